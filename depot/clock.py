@@ -1,0 +1,44 @@
+"""Clocks. Time is a parameter: every component that needs "now" takes a `Clock` (a zero-argument callable
+returning an aware UTC datetime); pure code takes `now=` instead.
+
+The demo depot runs on a `DemoClock`, a compressed clock shared by the OCPP server, the runtime and the
+simulator, so that a night of charging passes in minutes while energy = power × time stays consistent.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+
+Clock = Callable[[], datetime]
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class DemoClock:
+    """`speed` clock seconds pass per real second, starting at `start` (aware UTC)."""
+
+    def __init__(self, start: datetime, speed: float, *, monotonic: Callable[[], float] = time.monotonic):
+        if start.tzinfo is None:
+            raise ValueError("DemoClock start must be timezone-aware")
+        if speed <= 0:
+            raise ValueError("speed must be > 0")
+        self.start = start.astimezone(UTC)
+        self.speed = speed
+        self._monotonic = monotonic
+        self._t0 = monotonic()
+
+    def __call__(self) -> datetime:
+        return self.start + timedelta(seconds=(self._monotonic() - self._t0) * self.speed)
+
+    def real_seconds(self, clock_seconds: float) -> float:
+        """How long `clock_seconds` of this clock take in real time."""
+        return clock_seconds / self.speed
+
+
+def real_seconds(clock: Clock, clock_seconds: float) -> float:
+    """Real time for a span of clock time: the identity except on a DemoClock."""
+    return clock.real_seconds(clock_seconds) if isinstance(clock, DemoClock) else clock_seconds

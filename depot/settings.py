@@ -1,0 +1,128 @@
+"""Configuration, read once into a frozen object.
+
+Only this module reads the environment. Each setting has an environment variable and most have a
+command-line flag of the same meaning (`python app.py --help`, `depot serve --help`); a flag wins over the
+environment, the environment over the default. Tests build their own `Settings(...)`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, fields, replace
+from pathlib import Path
+
+from depot.errors import ConfigError
+
+DEFAULT_DB_FILE = "depot.sqlite3"
+
+
+def default_database_url(cwd: Path | None = None) -> str:
+    base = cwd if cwd is not None else Path.cwd()
+    return f"sqlite:///{(base / DEFAULT_DB_FILE).as_posix()}"
+
+
+@dataclass(frozen=True)
+class Settings:
+    host: str = "127.0.0.1"
+    port: int = 8050
+    ocpp_host: str = "127.0.0.1"
+    ocpp_port: int = 9000
+    database_url: str = ""
+    simulator: bool = True
+    chargers: int = 20
+    accept_unknown_chargers: bool = False
+    allow_any_tag: bool = False
+    sim_speed: float = 60.0
+    sim_fault_rate: float = 0.02
+    heartbeat_interval: int = 60
+    response_timeout: float = 30.0
+    tick_seconds: float = 15.0
+    site_name: str = "Demo depot"
+    grid_kw: float = 0.0  # 0: derived from the simulated depot (40 % of its chargers' power)
+    secret_key: str = ""
+    demo: bool = False
+
+    def __post_init__(self) -> None:
+        if not self.database_url:
+            object.__setattr__(self, "database_url", default_database_url())
+        for name in ("port", "ocpp_port"):
+            value = getattr(self, name)
+            if not (0 <= value <= 65535):
+                raise ConfigError(name, f"{value} is not a TCP port")
+        if self.chargers < 0:
+            raise ConfigError("chargers", "must be ≥ 0")
+        if self.sim_speed <= 0:
+            raise ConfigError("sim_speed", "must be > 0")
+        if not (0 <= self.sim_fault_rate <= 1):
+            raise ConfigError("sim_fault_rate", "must be between 0 and 1")
+        if self.heartbeat_interval <= 0:
+            raise ConfigError("heartbeat_interval", "must be > 0")
+        if self.tick_seconds <= 0:
+            raise ConfigError("tick_seconds", "must be > 0")
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if environ is None else environ
+        values: dict[str, object] = {}
+        for f in fields(cls):
+            var = ENV_PREFIX + f.name.upper()
+            if var in env:
+                values[f.name] = _parse(f.name, f.type, env[var])
+        return cls(**values)
+
+    def with_args(self, args: argparse.Namespace) -> Settings:
+        """Settings overridden by the flags given on the command line (those not None)."""
+        changes = {}
+        for f in fields(self):
+            value = getattr(args, f.name, None)
+            if value is not None:
+                changes[f.name] = value
+        return replace(self, **changes)
+
+
+ENV_PREFIX = "DEPOT_"
+# the environment name of database_url is DEPOT_DATABASE_URL (ENV_PREFIX + field name), same for the rest
+
+
+def _parse(name: str, type_name: object, raw: str) -> object:
+    t = str(type_name)
+    try:
+        if t == "bool":
+            lowered = raw.strip().lower()
+            if lowered in ("1", "true", "yes", "on"):
+                return True
+            if lowered in ("0", "false", "no", "off", ""):
+                return False
+            raise ValueError(raw)
+        if t == "int":
+            return int(raw)
+        if t == "float":
+            return float(raw)
+    except ValueError as exc:
+        raise ConfigError(ENV_PREFIX + name.upper(), f"cannot read {raw!r} as {t}") from exc
+    return raw
+
+
+def add_server_arguments(parser: argparse.ArgumentParser) -> None:
+    """The flags of `python app.py` and `depot serve`; each mirrors a DEPOT_* variable."""
+    parser.add_argument("--host", help="web app address (DEPOT_HOST, default 127.0.0.1)")
+    parser.add_argument("--port", type=int, help="web app port (DEPOT_PORT, default 8050)")
+    parser.add_argument("--ocpp-host", dest="ocpp_host", help="OCPP websocket address (DEPOT_OCPP_HOST)")
+    parser.add_argument("--ocpp-port", dest="ocpp_port", type=int, help="OCPP port (DEPOT_OCPP_PORT, default 9000)")
+    add_db_argument(parser)
+    parser.add_argument("--no-simulator", dest="simulator", action="store_const", const=False,
+                        help="do not start the built-in simulated depot (DEPOT_SIMULATOR=0)")
+    parser.add_argument("--chargers", type=int, help="simulated depot size (DEPOT_CHARGERS, default 20)")
+    parser.add_argument("--accept-unknown-chargers", dest="accept_unknown_chargers", action="store_const",
+                        const=True, help="commissioning mode: record unknown charger ids instead of refusing them")
+    parser.add_argument("--allow-any-tag", dest="allow_any_tag", action="store_const", const=True,
+                        help="accept any id tag, known or not (DEPOT_ALLOW_ANY_TAG)")
+    parser.add_argument("--sim-speed", dest="sim_speed", type=float,
+                        help="simulated clock speed-up (DEPOT_SIM_SPEED, default 60)")
+
+
+def add_db_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--db", dest="database_url",
+                        help=f"SQLAlchemy database URL (DEPOT_DATABASE_URL, default sqlite:///./{DEFAULT_DB_FILE})")
