@@ -42,3 +42,18 @@ class DemoClock:
 def real_seconds(clock: Clock, clock_seconds: float) -> float:
     """Real time for a span of clock time: the identity except on a DemoClock."""
     return clock.real_seconds(clock_seconds) if isinstance(clock, DemoClock) else clock_seconds
+
+
+DEMO_EVENING = (16, 30)  # the demo night starts at 16:30 UTC: vehicles arrive in the evening
+DEMO_MORNING = (6, 0)
+
+
+def demo_clock_start(latest: datetime | None, now: datetime) -> datetime:
+    """Where the demo clock starts: the evening after the newest data in the store (so a restarted demo never
+    writes timestamps older than what it wrote before), or right where it left off if that was during the night."""
+    base = max(latest, now) if latest is not None else now
+    evening = base.replace(hour=DEMO_EVENING[0], minute=DEMO_EVENING[1], second=0, microsecond=0)
+    morning = base.replace(hour=DEMO_MORNING[0], minute=DEMO_MORNING[1], second=0, microsecond=0)
+    if base >= evening or base < morning:
+        return base  # already in the night
+    return evening

@@ -715,6 +715,14 @@ class Store:
                 select(EventRow).where(EventRow.charger_id == charger_id).order_by(EventRow.id.desc()).limit(messages)))
         return ChargerDetail(view, conns, sessions, errs, msgs)
 
+    def latest_timestamp(self) -> datetime | None:
+        """The newest time this database has seen (the demo clock never starts before it)."""
+        with self.session() as s:
+            candidates = [s.scalar(select(func.max(EventRow.at))), s.scalar(select(func.max(MeterSampleRow.at))),
+                          s.scalar(select(func.max(ChargerRow.last_seen)))]
+        found = [c for c in candidates if c is not None]
+        return max(found) if found else None
+
     def count(self, table: str) -> int:
         """Row count of one table (tests and the benchmark use it)."""
         model = {m.__tablename__: m for m in Base.__subclasses__()}[table]
