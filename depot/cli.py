@@ -1,0 +1,175 @@
+"""The `depot` command: run the product and manage what it knows from a shell.
+
+    depot serve [flags]                          the whole product (same as `python app.py`)
+    depot chargers add ID --max-kw KW [--dc] [--phases 3] [--bay A01] [--connectors 1]
+    depot chargers list | remove ID
+    depot tags add TAG [--vehicle ID] | list | block TAG [--unblock]
+    depot vehicles add ID --battery-kwh KWH [--name NAME] [--tag TAG] | list
+    depot plan PROBLEM.json [-o PLAN.json]       the planner on a problem file (shared/planning-format.md)
+    depot simulate --url ws://HOST:PORT --chargers N [--speed X]
+    depot db upgrade                             create or migrate the database schema
+
+Every subcommand takes `--db URL` (or DEPOT_DATABASE_URL); the default is the SQLite file the app uses.
+Exit status: 0 success, 2 invalid input (the message names the field), 1 anything else.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from typing import TextIO
+
+from depot.errors import DepotError, NotFound, ValidationError
+from depot.model import Charger, CurrentType, Vehicle
+from depot.settings import Settings, add_db_argument, add_server_arguments
+from depot.store import Store
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="depot", description="Depot charging manager")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    serve = sub.add_parser("serve", help="run the web app, OCPP server, runtime and (demo) simulator")
+    add_server_arguments(serve)
+    serve.add_argument("--log-level", default="INFO")
+
+    chargers = sub.add_parser("chargers", help="manage chargers").add_subparsers(dest="action", required=True)
+    add = chargers.add_parser("add", help="register a charger so it may connect")
+    add.add_argument("id")
+    add.add_argument("--max-kw", type=float, required=True, help="the charger's maximum power")
+    add.add_argument("--dc", action="store_true", help="a DC charger (default AC)")
+    add.add_argument("--phases", type=int, default=3, choices=(1, 2, 3))
+    add.add_argument("--bay", help="floor-plan bay: lane letter and number, e.g. A01")
+    add.add_argument("--connectors", type=int, default=1)
+    add.add_argument("--site-meter", action="store_true", help="this id is the site's building meter")
+    chargers.add_parser("list", help="list chargers")
+    rm = chargers.add_parser("remove", help="forget a charger")
+    rm.add_argument("id")
+
+    tags = sub.add_parser("tags", help="manage id tags").add_subparsers(dest="action", required=True)
+    tadd = tags.add_parser("add", help="allow an id tag (RFID card / token)")
+    tadd.add_argument("tag")
+    tadd.add_argument("--vehicle", help="the vehicle this tag identifies")
+    tags.add_parser("list", help="list id tags")
+    block = tags.add_parser("block", help="block an id tag")
+    block.add_argument("tag")
+    block.add_argument("--unblock", action="store_true", help="lift the block instead")
+
+    vehicles = sub.add_parser("vehicles", help="manage vehicles").add_subparsers(dest="action", required=True)
+    vadd = vehicles.add_parser("add", help="add a vehicle")
+    vadd.add_argument("id")
+    vadd.add_argument("--name")
+    vadd.add_argument("--battery-kwh", type=float, required=True)
+    vadd.add_argument("--max-ac-kw", type=float, default=11.0)
+    vadd.add_argument("--max-dc-kw", type=float, default=150.0)
+    vadd.add_argument("--tag", help="an id tag for it (created)")
+    vehicles.add_parser("list", help="list vehicles")
+
+    plan = sub.add_parser("plan", help="plan a problem file (see shared/planning-format.md)")
+    plan.add_argument("problem")
+    plan.add_argument("-o", "--output", help="write the plan here instead of stdout")
+
+    sim = sub.add_parser("simulate", help="run simulated chargers against a central system", add_help=False)
+    sim.add_argument("args", nargs=argparse.REMAINDER)
+
+    db = sub.add_parser("db", help="database schema").add_subparsers(dest="action", required=True)
+    db.add_parser("upgrade", help="create or migrate the schema to the newest version")
+
+    for p in (add, rm, tadd, block, vadd, db.choices["upgrade"], chargers.choices["list"],
+              tags.choices["list"], vehicles.choices["list"]):
+        add_db_argument(p)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None, *, stdout: TextIO | None = None, stderr: TextIO | None = None) -> int:
+    out = stdout or sys.stdout
+    err = stderr or sys.stderr
+    raw = list(sys.argv[1:] if argv is None else argv)
+    if raw[:1] == ["simulate"]:
+        from depot import simulator
+
+        return simulator.main(raw[1:])
+    parser = build_parser()
+    args = parser.parse_args(raw)
+    try:
+        if args.command == "serve":
+            import app
+
+            return app.serve(Settings.from_env().with_args(args), log_level=args.log_level)
+        if args.command == "plan":
+            from depot.planning_io import run_plan_cli
+
+            return run_plan_cli(args.problem, args.output, out, err)
+        settings = Settings.from_env().with_args(args)
+        store = Store(settings.database_url)
+        try:
+            store.migrate()
+            return _manage(args, store, out)
+        finally:
+            store.dispose()
+    except ValidationError as exc:
+        print(f"error: {exc}", file=err)
+        return 2
+    except NotFound as exc:
+        print(f"error: {exc}", file=err)
+        return 2
+    except DepotError as exc:
+        print(f"error: {exc}", file=err)
+        return 1
+
+
+def _manage(args: argparse.Namespace, store: Store, out: TextIO) -> int:
+    cmd, action = args.command, getattr(args, "action", None)
+    if cmd == "db":
+        print(f"schema is up to date ({store.url})", file=out)
+    elif (cmd, action) == ("chargers", "add"):
+        ch = store.add_charger(Charger(id=args.id, max_kw=args.max_kw,
+                                       current_type=CurrentType.DC if args.dc else CurrentType.AC,
+                                       phases=args.phases, bay=args.bay, site_meter=args.site_meter),
+                               connectors=args.connectors)
+        print(f"added charger {ch.id} ({ch.current_type}, {ch.max_kw:g} kW, bay {ch.bay or '-'})", file=out)
+    elif (cmd, action) == ("chargers", "list"):
+        rows = [(c.id, c.current_type.value, f"{c.max_kw:g}", str(c.phases), c.bay or "-",
+                 c.protocol.value if c.protocol else "-", c.vendor or "-", c.firmware or "-",
+                 c.last_seen.isoformat(timespec="seconds") if c.last_seen else "never",
+                 "yes" if c.commissioned else "NEW") for c in store.list_chargers()]
+        _table(out, ["id", "type", "max kW", "phases", "bay", "protocol", "vendor", "firmware", "last seen",
+                     "commissioned"], rows)
+    elif (cmd, action) == ("chargers", "remove"):
+        store.remove_charger(args.id)
+        print(f"removed charger {args.id}", file=out)
+    elif (cmd, action) == ("tags", "add"):
+        tag = store.add_tag(args.tag, args.vehicle)
+        print(f"added id tag {tag.tag}" + (f" for vehicle {tag.vehicle_id}" if tag.vehicle_id else ""), file=out)
+    elif (cmd, action) == ("tags", "list"):
+        _table(out, ["tag", "vehicle", "blocked"],
+               [(t.tag, t.vehicle_id or "-", "yes" if t.blocked else "no") for t in store.list_tags()])
+    elif (cmd, action) == ("tags", "block"):
+        tag = store.block_tag(args.tag, not args.unblock)
+        print(f"id tag {tag.tag} {'blocked' if tag.blocked else 'unblocked'}", file=out)
+    elif (cmd, action) == ("vehicles", "add"):
+        v = store.add_vehicle(Vehicle(args.id, args.name or args.id, args.battery_kwh, args.max_ac_kw,
+                                      args.max_dc_kw, args.tag))
+        print(f"added vehicle {v.id} ({v.battery_kwh:g} kWh)", file=out)
+    elif (cmd, action) == ("vehicles", "list"):
+        _table(out, ["id", "name", "battery kWh", "max AC kW", "max DC kW", "tag"],
+               [(v.id, v.name, f"{v.battery_kwh:g}", f"{v.max_ac_kw:g}", f"{v.max_dc_kw:g}", v.id_tag or "-")
+                for v in store.list_vehicles()])
+    else:  # pragma: no cover - argparse only lets the above through
+        raise ValidationError("command", f"unknown {cmd} {action}")
+    return 0
+
+
+def _table(out: TextIO, header: list[str], rows: list[tuple[str, ...]]) -> None:
+    if not rows:
+        print("(none)", file=out)
+        return
+    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(header)]
+    print("  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True)).rstrip(), file=out)
+    for r in rows:
+        print("  ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)).rstrip(), file=out)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

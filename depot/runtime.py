@@ -1,0 +1,190 @@
+"""The imperative shell's engine room: one asyncio loop in one thread that owns every charger connection.
+
+`Runtime.start()` starts the thread; on it run the OCPP central system, the APScheduler jobs and, in the
+demo, the simulated depot. Other threads (Dash callbacks, the CLI) never touch a socket: they hand a
+coroutine to `submit()` / `run()`, which schedule it on the loop (`asyncio.run_coroutine_threadsafe`).
+Charger events (boot, status, transaction start/stop …) reach listeners on the loop thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import logging
+import threading
+from collections.abc import Awaitable, Callable, Coroutine
+from datetime import datetime
+from typing import Any, TypeVar
+
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+
+from depot.clock import Clock, utc_now
+from depot.settings import Settings
+from depot.store import Store, is_online
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+Listener = Callable[[Any], None | Awaitable[None]]
+
+
+class Runtime:
+    def __init__(self, settings: Settings, store: Store, *, clock: Clock = utc_now):
+        self.settings = settings
+        self.store = store
+        self.clock = clock
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self.central = None  # depot.ocpp_server.CentralSystem, once started
+        self.simulator = None  # depot.simulator.SimulatedDepot in the demo
+        self.scheduler: AsyncIOScheduler | None = None
+        self._listeners: list[Listener] = []
+        self._thread: threading.Thread | None = None
+        self._ready = threading.Event()
+        self._startup_error: BaseException | None = None
+        self._stopping: asyncio.Event | None = None
+        self._online: dict[str, bool] = {}
+
+    # ------------------------------------------------------------ life cycle (called from the main thread)
+
+    def start(self, timeout: float = 60.0) -> None:
+        if self._thread is not None:
+            raise RuntimeError("runtime already started")
+        self._thread = threading.Thread(target=self._thread_main, name="depot-loop", daemon=True)
+        self._thread.start()
+        if not self._ready.wait(timeout):
+            raise RuntimeError(f"runtime did not start within {timeout} s")
+        if self._startup_error is not None:
+            self._thread.join(5)
+            raise RuntimeError("runtime failed to start") from self._startup_error
+
+    def stop(self, timeout: float = 20.0) -> None:
+        if self._thread is None or self.loop is None:
+            return
+        if self._stopping is not None and not self.loop.is_closed():
+            self.loop.call_soon_threadsafe(self._stopping.set)
+        self._thread.join(timeout)
+        if self._thread.is_alive():
+            log.error("runtime thread did not stop within %s s", timeout)
+        self._thread = None
+
+    @property
+    def ocpp_port(self) -> int:
+        return self.central.port if self.central is not None else self.settings.ocpp_port
+
+    # ------------------------------------------------------------ other threads hand work to the loop
+
+    def submit(self, coro: Coroutine[Any, Any, T]) -> concurrent.futures.Future[T]:
+        if self.loop is None or self.loop.is_closed():
+            coro.close()
+            raise RuntimeError("the runtime is not running")
+        return asyncio.run_coroutine_threadsafe(coro, self.loop)
+
+    def run(self, coro: Coroutine[Any, Any, T], timeout: float | None = None) -> T:
+        """Run `coro` on the loop and wait for its result (for web threads and the CLI)."""
+        wait = timeout if timeout is not None else self.settings.response_timeout + 5
+        return self.submit(coro).result(wait)
+
+    def add_listener(self, listener: Listener) -> None:
+        """Call `listener(event)` on the loop thread for every charger event."""
+        self._listeners.append(listener)
+
+    # ------------------------------------------------------------ on the loop thread
+
+    def _thread_main(self) -> None:
+        loop = asyncio.new_event_loop()
+        self.loop = loop
+        asyncio.set_event_loop(loop)
+        try:
+            loop.run_until_complete(self._main())
+        except BaseException as exc:  # noqa: BLE001 - the outermost frame of the thread: report, then end
+            if not self._ready.is_set():
+                self._startup_error = exc
+                self._ready.set()
+            else:
+                log.exception("runtime loop ended with an error")
+        finally:
+            try:
+                loop.run_until_complete(loop.shutdown_asyncgens())
+            finally:
+                loop.close()
+
+    async def _main(self) -> None:
+        from depot.ocpp_server import CentralSystem
+
+        self._stopping = asyncio.Event()
+        self.central = CentralSystem(self.store, self.settings, clock=self.clock, on_event=self._dispatch)
+        await self.central.start()
+        self.scheduler = AsyncIOScheduler(event_loop=asyncio.get_running_loop(), timezone="UTC")
+        self._add_jobs(self.scheduler)
+        self.scheduler.start()
+        try:
+            if self.settings.simulator:
+                await self._start_simulator()
+            self._ready.set()
+            await self._stopping.wait()
+        finally:
+            await self._shutdown()
+
+    def _add_jobs(self, scheduler: AsyncIOScheduler) -> None:
+        sweep = max(1.0, min(30.0, self._real(self.settings.heartbeat_interval) / 2))
+        scheduler.add_job(self.offline_sweep, "interval", seconds=sweep, id="offline_sweep",
+                          max_instances=1, coalesce=True)
+
+    def _real(self, clock_seconds: float) -> float:
+        from depot.clock import real_seconds
+
+        return real_seconds(self.clock, clock_seconds)
+
+    async def _start_simulator(self) -> None:
+        from depot.simulator import SimulatedDepot, demo_depot, seed_store
+
+        chargers, vehicles = demo_depot(self.settings.chargers)
+        seed_store(self.store, chargers, vehicles, grid_kw=self.settings.grid_kw or None)
+        host = "127.0.0.1" if self.settings.ocpp_host in ("0.0.0.0", "", "::") else self.settings.ocpp_host
+        self.simulator = SimulatedDepot(f"ws://{host}:{self.central.port}", chargers, vehicles, clock=self.clock,
+                                        fault_rate=self.settings.sim_fault_rate)
+        await self.simulator.start()
+        log.info("simulated depot: %d chargers, %d vehicles", len(chargers), len(vehicles))
+
+    async def _shutdown(self) -> None:
+        if self.scheduler is not None and self.scheduler.running:
+            self.scheduler.shutdown(wait=False)
+        if self.simulator is not None:
+            try:
+                await self.simulator.stop()
+            except Exception:  # noqa: BLE001 - shutting down: log and go on closing the rest
+                log.exception("simulator did not stop cleanly")
+        if self.central is not None:
+            await self.central.stop()
+
+    def _dispatch(self, event: Any) -> None:
+        for listener in list(self._listeners):
+            try:
+                result = listener(event)
+                if asyncio.iscoroutine(result):
+                    task = asyncio.ensure_future(result)
+                    task.add_done_callback(_log_task_error)
+            except Exception:  # noqa: BLE001 - one listener's bug must not stop the others or the handler
+                log.exception("listener %r failed on %r", listener, event)
+
+    async def offline_sweep(self) -> list[tuple[str, bool]]:
+        """Notice chargers going offline (silent for 2 × heartbeat) or back online; tell the listeners."""
+        now: datetime = self.clock()
+        changes = []
+        for charger in self.store.list_chargers():
+            online = is_online(charger, now, self.settings.heartbeat_interval)
+            if self._online.get(charger.id, online) != online:
+                changes.append((charger.id, online))
+                log.warning("charger %s is %s", charger.id, "back online" if online else "offline")
+            self._online[charger.id] = online
+        if changes:
+            from depot.ocpp_server import ChargerEvent
+
+            for charger_id, online in changes:
+                self._dispatch(ChargerEvent(charger_id, "online" if online else "offline", now))
+        return changes
+
+
+def _log_task_error(task: asyncio.Future) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.error("listener task failed", exc_info=task.exception())
