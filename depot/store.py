@@ -27,6 +27,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     create_engine,
+    delete,
     event,
     func,
     select,
@@ -356,10 +357,9 @@ class Store:
 
     def remove_charger(self, charger_id: str) -> None:
         with self.session() as s:
-            row = self._charger_row(s, charger_id)
-            for c in s.scalars(select(ConnectorRow).where(ConnectorRow.charger_id == charger_id)):
-                s.delete(c)
-            s.delete(row)
+            self._charger_row(s, charger_id)
+            s.execute(delete(ConnectorRow).where(ConnectorRow.charger_id == charger_id))
+            s.execute(delete(ChargerRow).where(ChargerRow.id == charger_id))
 
     def get_charger(self, charger_id: str) -> Charger | None:
         with self.session() as s:

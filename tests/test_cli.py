@@ -1,0 +1,38 @@
+import io
+
+from depot.cli import main
+
+
+def run(*argv, db):
+    out, err = io.StringIO(), io.StringIO()
+    code = main([*argv, "--db", db], stdout=out, stderr=err)
+    return code, out.getvalue(), err.getvalue()
+
+
+def test_chargers_tags_vehicles_round_trip(db_url):
+    assert run("chargers", "add", "CP-1", "--max-kw", "22", "--bay", "A01", db=db_url)[0] == 0
+    assert run("chargers", "add", "DC-1", "--max-kw", "150", "--dc", "--bay", "B01", db=db_url)[0] == 0
+    code, out, _ = run("chargers", "list", db=db_url)
+    assert code == 0 and "CP-1" in out and "DC" in out and "B01" in out
+    assert run("vehicles", "add", "BUS-1", "--battery-kwh", "300", "--tag", "T1", db=db_url)[0] == 0
+    code, out, _ = run("tags", "list", db=db_url)
+    assert "T1" in out and "BUS-1" in out
+    assert run("tags", "block", "T1", db=db_url)[1].strip() == "id tag T1 blocked"
+    assert run("chargers", "remove", "CP-1", db=db_url)[0] == 0
+    assert "CP-1" not in run("chargers", "list", db=db_url)[1]
+
+
+def test_errors_name_the_problem_and_exit_2(db_url):
+    run("chargers", "add", "CP-1", "--max-kw", "22", db=db_url)
+    code, _, err = run("chargers", "add", "CP-1", "--max-kw", "22", db=db_url)
+    assert code == 2 and "already exists" in err
+    code, _, err = run("chargers", "remove", "NOPE", db=db_url)
+    assert code == 2 and "'NOPE' not found" in err
+    code, _, err = run("tags", "add", "T9", "--vehicle", "GHOST", db=db_url)
+    assert code == 2 and "GHOST" in err
+    code, _, err = run("chargers", "add", "CP-2", "--max-kw", "-5", db=db_url)
+    assert code == 2 and "max_kw" in err
+
+
+def test_empty_lists_say_so(db_url):
+    assert run("chargers", "list", db=db_url)[1].strip() == "(none)"

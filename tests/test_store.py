@@ -1,0 +1,171 @@
+"""The store on a real SQLite file: schema migrations, domain values out, aware UTC, threads sharing a file."""
+
+import threading
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import inspect, text
+
+from depot.errors import NotFound, ValidationError
+from depot.model import (
+    Capabilities,
+    Charger,
+    ConnectorStatus,
+    CurrentType,
+    EventRecord,
+    MeterSample,
+    Protocol,
+    TagStatus,
+    Vehicle,
+)
+from depot.store import Store
+
+NOW = datetime(2026, 11, 21, 18, 0, tzinfo=UTC)
+
+
+def test_migrate_creates_every_table_in_wal_mode_and_is_idempotent(store, db_url):
+    store.migrate()
+    names = set(inspect(store.engine).get_table_names())
+    assert {"site", "chargers", "connectors", "vehicles", "id_tags", "transactions", "meter_samples",
+            "events", "alembic_version"} <= names
+    with store.engine.connect() as conn:
+        assert conn.execute(text("PRAGMA journal_mode")).scalar() == "wal"
+
+
+def test_charger_lifecycle_and_validation(store):
+    store.add_charger(Charger("CP-1", 22.0, bay="A01"), connectors=2)
+    store.add_charger(Charger("DC-1", 150.0, current_type=CurrentType.DC, bay="B01"))
+    with pytest.raises(ValidationError, match="already exists"):
+        store.add_charger(Charger("CP-1", 11.0))
+    with pytest.raises(ValidationError, match="max_kw"):
+        store.add_charger(Charger("CP-X", 0.0))
+    with pytest.raises(ValidationError, match="id"):
+        store.add_charger(Charger("a/b", 11.0))
+    assert [c.id for c in store.list_chargers()] == ["CP-1", "DC-1"]
+    assert [c.connector_id for c in store.connectors("CP-1")] == [1, 2]
+    store.remove_charger("DC-1")
+    assert store.get_charger("DC-1") is None
+    with pytest.raises(NotFound):
+        store.remove_charger("DC-1")
+
+
+def test_boot_records_identity_and_unknown_chargers_are_uncommissioned(store):
+    store.add_charger(Charger("CP-1", 22.0))
+    ch = store.record_boot("CP-1", protocol=Protocol.OCPP201, now=NOW, vendor="ABB", model="Terra",
+                           firmware="1.2.3", heartbeat_interval=300)
+    assert (ch.vendor, ch.protocol, ch.last_boot, ch.heartbeat_interval, ch.commissioned) == (
+        "ABB", Protocol.OCPP201, NOW, 300, True)
+    assert ch.last_boot.tzinfo is not None
+    new = store.register_unknown("NEW-9", Protocol.OCPP16, NOW)
+    assert not new.commissioned and store.get_charger("NEW-9") is not None
+    store.set_capabilities("CP-1", Capabilities("A", 24, 8))
+    assert store.get_charger("CP-1").capabilities == Capabilities("A", 24, 8)
+
+
+def test_naive_timestamps_are_refused(store):
+    store.add_charger(Charger("CP-1", 22.0))
+    with pytest.raises(Exception, match="timezone-aware"):
+        store.touch("CP-1", datetime(2026, 11, 21, 18, 0))
+
+
+def test_tags(store):
+    store.add_vehicle(Vehicle("BUS-1", "Bus 1", 300.0, id_tag="TAG-1"))
+    store.add_tag("TAG-2")
+    assert store.tag_status("TAG-1", NOW) == TagStatus.ACCEPTED
+    assert store.tag_status("UNKNOWN", NOW) == TagStatus.INVALID
+    store.block_tag("TAG-2")
+    assert store.tag_status("TAG-2", NOW) == TagStatus.BLOCKED
+    with pytest.raises(NotFound):
+        store.add_tag("TAG-3", "NO-SUCH-VEHICLE")
+    assert [(t.tag, t.vehicle_id, t.blocked) for t in store.list_tags()] == [
+        ("TAG-1", "BUS-1", False), ("TAG-2", None, True)]
+
+
+def test_transaction_life_with_samples_feeds_the_floor_plan(store):
+    store.set_site("Depot North", 400.0)
+    store.add_charger(Charger("CP-1", 22.0, bay="A01"))
+    store.add_vehicle(Vehicle("BUS-1", "Bus 1", 300.0, id_tag="TAG-1"))
+    store.record_boot("CP-1", protocol=Protocol.OCPP16, now=NOW)
+    tx = store.start_transaction("CP-1", 1, "TAG-1", started_at=NOW, meter_start_wh=10_000)
+    assert tx.vehicle_id == "BUS-1" and tx.active
+    store.set_connector_status("CP-1", 1, ConnectorStatus.CHARGING, now=NOW)
+    later = NOW + timedelta(minutes=10)
+    store.add_meter_samples("CP-1", 1, [MeterSample(later, 13_500, 21_000, 30.4, 55.0),
+                                        MeterSample(NOW + timedelta(minutes=5), 11_000, 20_000)],
+                            transaction_id=tx.id)
+    store.touch("CP-1", later)  # the OCPP server touches last_seen on every message
+    views, summary = store.floor_snapshot(later)
+    (view,) = views
+    conn = view.connectors[0]
+    assert (view.status, conn.vehicle_name, conn.power_kw, conn.soc, conn.session_kwh) == (
+        ConnectorStatus.CHARGING, "Bus 1", 21.0, 55.0, 3.5)  # the newest sample wins, not the last sent
+    assert (summary.chargers_online, summary.charging_now, summary.site_power_kw, summary.grid_kw) == (1, 1, 21.0, 400.0)
+    stopped = store.stop_transaction("CP-1", stopped_at=later, transaction_id=tx.id, reason="EVDisconnected")
+    assert (stopped.meter_stop_wh, stopped.stop_reason) == (13_500, "EVDisconnected")
+    assert store.active_transactions() == []
+    assert len(store.meter_samples(transaction_id=tx.id)) == 2
+
+
+def test_charger_tx_id_start_is_idempotent(store):
+    store.add_charger(Charger("CP-2", 22.0))
+    a = store.start_transaction("CP-2", 1, None, started_at=NOW, charger_tx_id="abc")
+    b = store.start_transaction("CP-2", 1, None, started_at=NOW, charger_tx_id="abc")
+    assert a.id == b.id
+    assert store.find_transaction("CP-2", charger_tx_id="abc").id == a.id
+    assert store.find_transaction("OTHER", transaction_id=a.id) is None
+
+
+def test_offline_after_two_missed_heartbeats(store):
+    store.add_charger(Charger("CP-1", 22.0, heartbeat_interval=60))
+    store.record_boot("CP-1", protocol=Protocol.OCPP16, now=NOW)
+    views, _ = store.floor_snapshot(NOW + timedelta(seconds=119))
+    assert views[0].online
+    views, summary = store.floor_snapshot(NOW + timedelta(seconds=121))
+    assert not views[0].online and views[0].status == ConnectorStatus.OFFLINE and summary.chargers_online == 0
+
+
+def test_event_log_and_detail(store):
+    store.add_charger(Charger("CP-1", 22.0))
+    store.record_boot("CP-1", protocol=Protocol.OCPP16, now=NOW)
+    for i in range(20):
+        store.log_event(EventRecord(NOW + timedelta(seconds=i), "CP-1", "in", "call", "Heartbeat", "{}"))
+    store.log_event(EventRecord(NOW, "CP-1", "in", "call", "StatusNotification",
+                                '{"connectorId":1,"status":"Faulted","errorCode":"GroundFailure"}'))
+    detail = store.charger_detail("CP-1", NOW, messages=5)
+    assert len(detail.messages) == 5 and detail.messages[0].action == "StatusNotification"
+    assert [e.action for e in detail.errors] == ["StatusNotification"]
+    with pytest.raises(NotFound):
+        store.charger_detail("NOPE", NOW)
+    assert store.latest_timestamp() == NOW + timedelta(seconds=19)
+
+
+def test_two_threads_share_one_sqlite_file(db_url):
+    """The OCPP loop thread writes while web threads read: WAL plus a busy timeout, no 'database is locked'."""
+    a, b = Store(db_url), Store(db_url)
+    a.migrate()
+    a.add_charger(Charger("CP-1", 22.0))
+    tx = a.start_transaction("CP-1", 1, None, started_at=NOW)
+    errors = []
+
+    def writer():
+        try:
+            for i in range(200):
+                a.add_meter_samples("CP-1", 1, [MeterSample(NOW + timedelta(seconds=i), float(i))],
+                                    transaction_id=tx.id)
+        except Exception as exc:  # pragma: no cover - the assertion below reports it
+            errors.append(exc)
+
+    def reader():
+        try:
+            for _ in range(200):
+                b.floor_snapshot(NOW)
+        except Exception as exc:  # pragma: no cover
+            errors.append(exc)
+
+    threads = [threading.Thread(target=writer), threading.Thread(target=reader)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert b.count("meter_samples") == 200
