@@ -13,7 +13,7 @@ import json
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
 
 from sqlalchemy import (
@@ -28,6 +28,7 @@ from sqlalchemy import (
     TypeDecorator,
     create_engine,
     delete,
+    update,
     event,
     func,
     select,
@@ -35,6 +36,7 @@ from sqlalchemy import (
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 
+from depot.departures import Departure, RosterEntry
 from depot.errors import NotFound, ValidationError
 from depot.model import (
     Capabilities,
@@ -192,6 +194,47 @@ class EventRow(Base):
     __table_args__ = (Index("ix_events_charger_at", "charger_id", "at"),)
 
 
+class DepartureRow(Base):
+    """A one-off departure for a shift (the dispatcher's table or a CSV upload)."""
+
+    __tablename__ = "departures"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    vehicle_id: Mapped[str] = mapped_column(ForeignKey("vehicles.id", ondelete="CASCADE"))
+    arrival: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    departure: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    energy_kwh: Mapped[float | None] = mapped_column(Float)
+    target_soc: Mapped[float | None] = mapped_column(Float)
+    arrival_soc: Mapped[float | None] = mapped_column(Float)
+    priority: Mapped[int] = mapped_column(Integer, default=1)
+
+
+class RosterRow(Base):
+    """A recurring weekly departure."""
+
+    __tablename__ = "roster"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    vehicle_id: Mapped[str] = mapped_column(ForeignKey("vehicles.id", ondelete="CASCADE"))
+    weekday: Mapped[int] = mapped_column(Integer)
+    arrival: Mapped[str] = mapped_column(String(8))  # HH:MM[:SS]
+    departure: Mapped[str] = mapped_column(String(8))
+    energy_kwh: Mapped[float | None] = mapped_column(Float)
+    target_soc: Mapped[float | None] = mapped_column(Float)
+    priority: Mapped[int] = mapped_column(Integer, default=1)
+
+
+class PlanRow(Base):
+    """Every plan ever made; the newest is active until the next one supersedes it."""
+
+    __tablename__ = "plans"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    superseded_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    reason: Mapped[str] = mapped_column(String(200))
+    status: Mapped[str] = mapped_column(String(16))
+    problem: Mapped[str] = mapped_column(Text)
+    plan: Mapped[str] = mapped_column(Text)
+
+
 # ---------------------------------------------------------------- conversions (rows -> domain values)
 
 
@@ -241,6 +284,34 @@ def is_online(charger: Charger, now: datetime, default_interval: int) -> bool:
         return False
     interval = charger.heartbeat_interval or default_interval
     return now - charger.last_seen <= timedelta(seconds=2 * interval)
+
+
+@dataclass(frozen=True)
+class PlanRecord:
+    """A stored plan: the problem it solved and the plan, both as the JSON of shared/planning-format.md."""
+
+    id: int
+    created_at: datetime
+    reason: str
+    status: str
+    problem: dict
+    plan: dict
+    superseded_at: datetime | None = None
+
+
+def _departure(r: DepartureRow) -> Departure:
+    return Departure(r.vehicle_id, r.departure, r.arrival, r.energy_kwh, r.target_soc, r.arrival_soc, r.priority,
+                     id=r.id)
+
+
+def _roster(r: RosterRow) -> RosterEntry:
+    return RosterEntry(r.vehicle_id, r.weekday, time.fromisoformat(r.arrival), time.fromisoformat(r.departure),
+                       r.energy_kwh, r.target_soc, r.priority, id=r.id)
+
+
+def _plan(r: PlanRow) -> PlanRecord:
+    return PlanRecord(r.id, r.created_at, r.reason, r.status, json.loads(r.problem), json.loads(r.plan),
+                      r.superseded_at)
 
 
 @dataclass(frozen=True)
@@ -714,6 +785,70 @@ class Store:
             msgs = tuple(_event(r) for r in s.scalars(
                 select(EventRow).where(EventRow.charger_id == charger_id).order_by(EventRow.id.desc()).limit(messages)))
         return ChargerDetail(view, conns, sessions, errs, msgs)
+
+    # ------------------------------------------------------------ departures, roster and plans
+
+    def replace_departures(self, departures: Sequence[Departure], *, now: datetime) -> list[Departure]:
+        """The dispatcher's table is the whole set of coming one-off departures: replace them in one
+        transaction (past ones stay as history). All or nothing."""
+        with self.session() as s:
+            s.execute(delete(DepartureRow).where(DepartureRow.departure > now))
+            rows = [DepartureRow(vehicle_id=d.vehicle_id, arrival=d.arrival, departure=d.departure,
+                                 energy_kwh=d.energy_kwh, target_soc=d.target_soc, arrival_soc=d.arrival_soc,
+                                 priority=d.priority) for d in departures]
+            s.add_all(rows)
+            s.flush()
+            return [_departure(r) for r in rows]
+
+    def departures(self, *, after: datetime | None = None, until: datetime | None = None) -> list[Departure]:
+        with self.session() as s:
+            q = select(DepartureRow)
+            if after is not None:
+                q = q.where(DepartureRow.departure > after)
+            if until is not None:
+                q = q.where(DepartureRow.departure <= until)
+            return [_departure(r) for r in s.scalars(q.order_by(DepartureRow.departure, DepartureRow.vehicle_id))]
+
+    def replace_roster(self, entries: Sequence[RosterEntry]) -> list[RosterEntry]:
+        with self.session() as s:
+            s.execute(delete(RosterRow))
+            rows = [RosterRow(vehicle_id=e.vehicle_id, weekday=e.weekday, arrival=e.arrival.isoformat("minutes"),
+                              departure=e.departure.isoformat("minutes"), energy_kwh=e.energy_kwh,
+                              target_soc=e.target_soc, priority=e.priority) for e in entries]
+            s.add_all(rows)
+            s.flush()
+            return [_roster(r) for r in rows]
+
+    def roster(self) -> list[RosterEntry]:
+        with self.session() as s:
+            return [_roster(r) for r in s.scalars(select(RosterRow).order_by(RosterRow.vehicle_id, RosterRow.weekday))]
+
+    def save_plan(self, *, created_at: datetime, reason: str, status: str, problem: dict, plan: dict) -> PlanRecord:
+        """Store a new plan and make it the active one (the previous one is superseded now)."""
+        with self.session() as s:
+            s.execute(update(PlanRow).where(PlanRow.superseded_at.is_(None)).values(superseded_at=created_at))
+            row = PlanRow(created_at=created_at, reason=reason[:200], status=status,
+                          problem=json.dumps(problem, separators=(",", ":")),
+                          plan=json.dumps(plan, separators=(",", ":")))
+            s.add(row)
+            s.flush()
+            return _plan(row)
+
+    def active_plan(self, at: datetime | None = None) -> PlanRecord | None:
+        """The plan in force at `at` (default: the current one)."""
+        with self.session() as s:
+            q = select(PlanRow)
+            if at is None:
+                q = q.where(PlanRow.superseded_at.is_(None))
+            else:
+                q = q.where(PlanRow.created_at <= at).where(
+                    (PlanRow.superseded_at.is_(None)) | (PlanRow.superseded_at > at))
+            row = s.scalar(q.order_by(PlanRow.id.desc()).limit(1))
+            return None if row is None else _plan(row)
+
+    def plan_history(self, limit: int = 50) -> list[PlanRecord]:
+        with self.session() as s:
+            return [_plan(r) for r in s.scalars(select(PlanRow).order_by(PlanRow.id.desc()).limit(limit))]
 
     def latest_timestamp(self) -> datetime | None:
         """The newest time this database has seen (the demo clock never starts before it)."""

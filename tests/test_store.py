@@ -169,3 +169,43 @@ def test_two_threads_share_one_sqlite_file(db_url):
         t.join()
     assert errors == []
     assert b.count("meter_samples") == 200
+
+
+def test_departures_are_replaced_atomically_and_past_ones_kept(store):
+    from depot.departures import Departure
+
+    store.add_vehicle(Vehicle("BUS-1", "Bus 1", 300.0))
+    past = Departure("BUS-1", NOW - timedelta(hours=2), energy_kwh=10.0)
+    store.replace_departures([past], now=NOW - timedelta(days=1))
+    saved = store.replace_departures([Departure("BUS-1", NOW + timedelta(hours=12), energy_kwh=100.0, priority=2)],
+                                     now=NOW)
+    assert saved[0].id is not None and saved[0].priority == 2
+    assert [d.energy_kwh for d in store.departures()] == [10.0, 100.0]
+    assert [d.energy_kwh for d in store.departures(after=NOW)] == [100.0]
+    with pytest.raises(Exception):  # an unknown vehicle breaks the foreign key: nothing of the batch is saved
+        store.replace_departures([Departure("BUS-1", NOW + timedelta(hours=3), energy_kwh=1.0),
+                                  Departure("GHOST", NOW + timedelta(hours=4), energy_kwh=1.0)], now=NOW)
+    assert [d.energy_kwh for d in store.departures(after=NOW)] == [100.0]
+
+
+def test_roster_round_trip(store):
+    from datetime import time
+
+    from depot.departures import RosterEntry
+
+    store.add_vehicle(Vehicle("BUS-1", "Bus 1", 300.0))
+    store.replace_roster([RosterEntry("BUS-1", 4, time(17, 30), time(5, 15), target_soc=95.0)])
+    (entry,) = store.roster()
+    assert (entry.weekday, entry.arrival, entry.departure, entry.target_soc) == (4, time(17, 30), time(5, 15), 95.0)
+
+
+def test_plans_are_versioned(store):
+    first = store.save_plan(created_at=NOW, reason="arrival BUS-1", status="optimal", problem={"a": 1},
+                            plan={"status": "optimal"})
+    second = store.save_plan(created_at=NOW + timedelta(minutes=5), reason="departure edited", status="partial",
+                             problem={"a": 2}, plan={"status": "partial"})
+    assert store.active_plan().id == second.id
+    assert store.active_plan(at=NOW + timedelta(minutes=1)).id == first.id
+    assert store.active_plan(at=NOW - timedelta(minutes=1)) is None
+    assert [p.reason for p in store.plan_history()] == ["departure edited", "arrival BUS-1"]
+    assert store.plan_history()[1].superseded_at == NOW + timedelta(minutes=5)
