@@ -13,6 +13,7 @@ import concurrent.futures
 import logging
 import threading
 from collections.abc import Awaitable, Callable, Coroutine
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar
 
@@ -43,6 +44,12 @@ class Runtime:
         self._startup_error: BaseException | None = None
         self._stopping: asyncio.Event | None = None
         self._online: dict[str, bool] = {}
+        from depot.replan import Replanner
+
+        self.replanner = Replanner(store, settings, clock=clock)
+        self._replan_reasons: list[str] = []
+        self._replan_task: asyncio.Task | None = None
+        self.plans_made = 0
 
     # ------------------------------------------------------------ life cycle (called from the main thread)
 
@@ -84,6 +91,12 @@ class Runtime:
         wait = timeout if timeout is not None else self.settings.response_timeout + 5
         return self.submit(coro).result(wait)
 
+    def request_replan(self, reason: str) -> None:
+        """Ask for a new plan soon (thread safe). Requests within the debounce window become one plan."""
+        if self.loop is None or self.loop.is_closed():
+            return
+        self.loop.call_soon_threadsafe(self._queue_replan, reason)
+
     def add_listener(self, listener: Listener) -> None:
         """Call `listener(event)` on the loop thread for every charger event."""
         self._listeners.append(listener)
@@ -117,6 +130,7 @@ class Runtime:
         self.scheduler = AsyncIOScheduler(event_loop=asyncio.get_running_loop(), timezone="UTC")
         self._add_jobs(self.scheduler)
         self.scheduler.start()
+        self.add_listener(self._replan_on_event)
         try:
             if self.settings.simulator:
                 await self._start_simulator()
@@ -129,6 +143,9 @@ class Runtime:
         sweep = max(1.0, min(30.0, self._real(self.settings.heartbeat_interval) / 2))
         scheduler.add_job(self.offline_sweep, "interval", seconds=sweep, id="offline_sweep",
                           max_instances=1, coalesce=True)
+        # a periodic re-plan catches what no event announces (time passing, a vehicle drawing less than planned)
+        scheduler.add_job(self._queue_replan, "interval", args=["periodic"], id="replan",
+                          seconds=max(5.0, self._real(REPLAN_EVERY_S)), max_instances=1, coalesce=True)
 
     def _real(self, clock_seconds: float) -> float:
         from depot.clock import real_seconds
@@ -157,6 +174,33 @@ class Runtime:
         if self.central is not None:
             await self.central.stop()
 
+    # ------------------------------------------------------------ re-planning
+
+    def _replan_on_event(self, event: Any) -> None:
+        kind = getattr(event, "kind", "")
+        detail = getattr(event, "detail", None) or {}
+        if kind in REPLAN_EVENTS or (kind == "status" and detail.get("status") in REPLAN_STATUSES):
+            self._queue_replan(f"{kind} {event.charger_id}")
+
+    def _queue_replan(self, reason: str) -> None:
+        self._replan_reasons.append(reason)
+        if self._replan_task is None or self._replan_task.done():
+            self._replan_task = asyncio.ensure_future(self._replan_soon())
+
+    async def _replan_soon(self) -> None:
+        loop = asyncio.get_running_loop()
+        while self._replan_reasons:
+            await asyncio.sleep(REPLAN_DEBOUNCE_S)
+            reasons, self._replan_reasons = self._replan_reasons, []
+            reason = ", ".join(dict.fromkeys(reasons))
+            try:
+                # the solver is CPU work: run it in a worker thread so no OCPP message waits for it
+                outcome = await loop.run_in_executor(None, self.replanner.replan, reason)
+                self.plans_made += 1
+                self._dispatch(PlanEvent(outcome.record.id if outcome.record else None, reason, self.clock()))
+            except Exception:  # noqa: BLE001 - the outermost frame of a job: log with context, keep running
+                log.exception("re-plan failed (%s)", reason)
+
     def _dispatch(self, event: Any) -> None:
         for listener in list(self._listeners):
             try:
@@ -183,6 +227,23 @@ class Runtime:
             for charger_id, online in changes:
                 self._dispatch(ChargerEvent(charger_id, "online" if online else "offline", now))
         return changes
+
+
+REPLAN_EVENTS = {"tx_started", "tx_stopped", "fault", "disconnected", "offline", "online", "boot"}
+REPLAN_STATUSES = {"Faulted", "Unavailable", "Available", "Charging", "SuspendedEV"}
+REPLAN_DEBOUNCE_S = 0.5
+REPLAN_EVERY_S = 300.0  # clock seconds
+
+
+@dataclass(frozen=True)
+class PlanEvent:
+    """A new plan became active."""
+
+    plan_id: int | None
+    reason: str
+    at: datetime
+    kind: str = "plan"
+    charger_id: str = ""
 
 
 def _log_task_error(task: asyncio.Future) -> None:
