@@ -28,10 +28,10 @@ from sqlalchemy import (
     TypeDecorator,
     create_engine,
     delete,
-    update,
     event,
     func,
     select,
+    update,
 )
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker

@@ -5,6 +5,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import inspect, text
+from sqlalchemy.exc import IntegrityError
 
 from depot.errors import NotFound, ValidationError
 from depot.model import (
@@ -182,7 +183,7 @@ def test_departures_are_replaced_atomically_and_past_ones_kept(store):
     assert saved[0].id is not None and saved[0].priority == 2
     assert [d.energy_kwh for d in store.departures()] == [10.0, 100.0]
     assert [d.energy_kwh for d in store.departures(after=NOW)] == [100.0]
-    with pytest.raises(Exception):  # an unknown vehicle breaks the foreign key: nothing of the batch is saved
+    with pytest.raises(IntegrityError):  # an unknown vehicle breaks the foreign key: nothing of the batch is saved
         store.replace_departures([Departure("BUS-1", NOW + timedelta(hours=3), energy_kwh=1.0),
                                   Departure("GHOST", NOW + timedelta(hours=4), energy_kwh=1.0)], now=NOW)
     assert [d.energy_kwh for d in store.departures(after=NOW)] == [100.0]
