@@ -1,0 +1,193 @@
+"""PURE: turn the plan's current slot and live measurements into one power limit per connector.
+
+No I/O, no clock: `now` is a parameter. Rules, in order:
+1. Every connector starts from what the plan gives its vehicle now (0 for a session the plan does not know).
+2. Fail safe on stale data: a connector whose measurement is older than `stale_after` (or missing) keeps
+   only its floor (AC: 6 A per phase, the least it can charge at; DC: 0) — never its ceiling — and is
+   counted at its commanded limit, not at its last reading.
+3. Power a vehicle does not use (it draws clearly less than its limit: tapering, full, SuspendedEV) is
+   taken back to what it draws plus headroom and redistributed to connectors that want more, highest
+   priority and earliest departure first, up to their maximum.
+4. The sum of limits never exceeds the site limit: when even the floors do not fit, the lowest priority
+   connectors are switched off (limit 0) until they do.
+5. AC limits are whole amps per phase, 0 or ≥ 6 A; DC limits are kW with one decimal.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+
+from depot.model import CurrentType, ac_amps, ac_kw
+
+AC_MIN_AMPS = 6.0
+HEADROOM_KW = 1.5  # what a connector drawing less than its limit keeps above its reading
+UNUSED_FRACTION = 0.85  # drawing less than this share of the limit counts as not using it
+
+
+@dataclass(frozen=True)
+class ConnectorState:
+    charger_id: str
+    connector_id: int
+    current_type: CurrentType
+    phases: int
+    max_kw: float  # charger ∧ vehicle
+    planned_kw: float  # the plan's power for this vehicle in the current slot
+    measured_kw: float | None = None
+    measured_at: datetime | None = None
+    priority: int = 1
+    departure: datetime | None = None
+    limit_kw: float | None = None  # the limit commanded now (None: none yet)
+
+    @property
+    def key(self) -> tuple[str, int]:
+        return (self.charger_id, self.connector_id)
+
+    @property
+    def floor_kw(self) -> float:
+        return ac_kw(AC_MIN_AMPS, self.phases) if self.current_type == CurrentType.AC else 0.0
+
+
+@dataclass(frozen=True)
+class Allocation:
+    charger_id: str
+    connector_id: int
+    limit_kw: float
+    limit_a: float | None  # per phase, AC only
+    reason: str
+
+    @property
+    def key(self) -> tuple[str, int]:
+        return (self.charger_id, self.connector_id)
+
+
+def is_stale(state: ConnectorState, now: datetime, stale_after: timedelta) -> bool:
+    return state.measured_at is None or state.measured_kw is None or now - state.measured_at > stale_after
+
+
+def quantize(state: ConnectorState, kw: float) -> tuple[float, float | None]:
+    """Round down to what the charger can be told: whole amps with the 6 A floor (AC), 0.1 kW (DC)."""
+    kw = max(0.0, min(kw, state.max_kw))
+    if state.current_type == CurrentType.AC:
+        amps = math.floor(ac_amps(kw, state.phases) + 1e-9)
+        if amps < AC_MIN_AMPS:
+            return 0.0, 0.0
+        return ac_kw(amps, state.phases), float(amps)
+    return math.floor(kw * 10 + 1e-9) / 10, None
+
+
+def allocate(states: Sequence[ConnectorState], site_limit_kw: float, *, now: datetime,
+             stale_after: timedelta = timedelta(seconds=60)) -> list[Allocation]:
+    site_limit_kw = max(0.0, site_limit_kw)
+    want: dict[tuple[str, int], float] = {}
+    reason: dict[tuple[str, int], str] = {}
+    by_key = {s.key: s for s in states}
+    stale = {s.key for s in states if is_stale(s, now, stale_after)}
+    for s in states:
+        if s.key in stale:
+            want[s.key], reason[s.key] = (s.floor_kw if s.planned_kw > 0 else 0.0), "stale data: floor only"
+        else:
+            want[s.key], reason[s.key] = min(s.planned_kw, s.max_kw), "plan"
+            if s.planned_kw > 0 and s.planned_kw < s.floor_kw:
+                want[s.key] = s.floor_kw
+
+    # 3. take back what is not used
+    spare = 0.0
+    for s in states:
+        if s.key in stale or want[s.key] <= 0 or s.limit_kw is None or s.measured_kw is None:
+            continue
+        if s.measured_kw < UNUSED_FRACTION * min(s.limit_kw, want[s.key]):
+            used = max(s.floor_kw, s.measured_kw + HEADROOM_KW)
+            if used < want[s.key]:
+                spare += want[s.key] - used
+                want[s.key], reason[s.key] = used, f"draws {s.measured_kw:.1f} kW: unused power given to others"
+
+    total = sum(want.values())
+    # 4. never above the site limit: cut the lowest priority, latest departure first
+    order = sorted(states, key=_urgency)
+    if total > site_limit_kw:
+        for s in reversed(order):
+            excess = sum(want.values()) - site_limit_kw
+            if excess <= 1e-9:
+                break
+            w = want[s.key]
+            if w <= 0:
+                continue
+            keep = w - excess
+            want[s.key] = keep if keep >= s.floor_kw else 0.0
+            reason[s.key] = "site limit: reduced" if want[s.key] > 0 else "site limit: paused"
+    else:
+        # 3b. redistribute the headroom (spare plus any unplanned room) to those who want more
+        room = min(site_limit_kw - total, spare)
+        for s in order:
+            if room <= 1e-9:
+                break
+            if s.key in stale or s.planned_kw <= 0:
+                continue
+            extra = min(room, s.max_kw - want[s.key])
+            if extra > 0 and reason[s.key] == "plan":
+                want[s.key] += extra
+                room -= extra
+                reason[s.key] = "plan + redistributed"
+
+    out = []
+    for s in states:
+        kw, amps = quantize(by_key[s.key], want[s.key])
+        out.append(Allocation(s.charger_id, s.connector_id, kw, amps, reason[s.key]))
+    assert sum(a.limit_kw for a in out) <= site_limit_kw + 1e-6, "allocation exceeds the site limit"
+    return out
+
+
+def _urgency(s: ConnectorState) -> tuple:
+    """Who is served first: higher priority, then earlier departure."""
+    return (-s.priority, s.departure.timestamp() if s.departure else math.inf, s.key)
+
+
+# ---------------------------------------------------------------- applying changes safely
+
+
+@dataclass(frozen=True)
+class Step:
+    """One batch of limit changes; the next batch is sent only after this one was accepted."""
+
+    changes: tuple[Allocation, ...]
+    kind: str  # "reduce" or "increase"
+
+
+def sequence_changes(commanded: dict[tuple[str, int], float], target: Sequence[Allocation],
+                     *, tolerance_kw: float = 0.05) -> list[Step]:
+    """Reductions first, increases after them: the sum of commanded limits never exceeds the larger of the
+    old and new sums at any instant, so if both fit the site limit every instant does."""
+    reduce, increase = [], []
+    for a in target:
+        old = commanded.get(a.key)
+        if old is not None and abs(old - a.limit_kw) <= tolerance_kw:
+            continue
+        (reduce if old is None or a.limit_kw < old else increase).append(a)
+    # a connector with no commanded limit yet is treated as unlimited, so its first limit is a reduction
+    steps = []
+    if reduce:
+        steps.append(Step(tuple(reduce), "reduce"))
+    if increase:
+        steps.append(Step(tuple(increase), "increase"))
+    return steps
+
+
+def fit_increases(commanded: dict[tuple[str, int], float], increases: Sequence[Allocation],
+                  states: Sequence[ConnectorState], site_limit_kw: float) -> list[Allocation]:
+    """After some reductions were refused, cut the increases so the commanded sum still fits."""
+    by_key = {s.key: s for s in states}
+    budget = site_limit_kw - sum(commanded.values())
+    out = []
+    for a in increases:
+        old = commanded.get(a.key, 0.0)
+        grow = min(a.limit_kw - old, max(0.0, budget))
+        kw, amps = quantize(by_key[a.key], old + grow) if a.key in by_key else (old + grow, None)
+        if kw < old:  # quantizing must not turn an increase into an unintended cut
+            kw, amps = old, a.limit_a if kw == a.limit_kw else None
+        budget -= kw - old
+        if kw > old + 1e-9:
+            out.append(replace(a, limit_kw=kw, limit_a=amps))
+    return out
