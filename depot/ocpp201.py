@@ -84,9 +84,9 @@ class ChargePoint201(DepotChargePoint, ChargePoint):
                 state = ConnectorStatus.PREPARING
         else:
             state = ConnectorStatus(connector_status)
-        self._set_status(evse_id, state, connector_status=connector_status, connector_id=connector_id)
+        self._set_status(evse_id, state, connector_status=connector_status, evse_connector_id=connector_id)
         if state is ConnectorStatus.FAULTED:
-            self.emit("fault", evse_id, status=state.value, connector_id=connector_id)
+            self.emit("fault", evse_id, status=state.value, evse_connector_id=connector_id)
         return call_result.StatusNotification()
 
     def _status_of(self, evse_id: int) -> ConnectorStatus | None:
