@@ -1,0 +1,330 @@
+"""Components of the planner page: the two editable grids, row errors, and the plan panel.
+
+Nothing here reads the store or the clock: the page module gathers, these functions draw. The page loader
+skips this file (its name starts with "_").
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from uuid import uuid4
+
+import dash_ag_grid as dag
+import dash_bootstrap_components as dbc
+from dash import dcc, html
+
+from depot.departures import WEEKDAYS, Departure, RosterEntry, RowError
+from depot.planner import (
+    Plan,
+    PlanningProblem,
+    ShortfallExplanation,
+    VehicleNeed,
+    VehiclePlan,
+    plan_from_power,
+)
+from depot.problem import Readiness
+from depot.store import PlanRecord
+from layouts._figures import plan_timeline
+
+BADGE_CLASS = {"ready": "text-bg-success", "at risk": "text-bg-warning", "will miss": "text-bg-danger"}
+BADGE_ORDER = {"will miss": 0, "at risk": 1, "ready": 2}
+STATUS_TEXT = {"optimal": "optimal: every vehicle gets its energy",
+               "feasible": "feasible: the solver stopped at its time limit; every vehicle gets its energy",
+               "partial": "partial: not every vehicle can be ready"}
+
+# ---------------------------------------------------------------- grids
+
+_TIME_HINT = "UTC, e.g. 2026-11-22 05:30"
+
+
+def new_row_id() -> str:
+    return uuid4().hex[:10]
+
+
+def departure_row(d: Departure | None = None, *, departure: datetime | None = None) -> dict:
+    """A grid row (strings for times, numbers or None for numbers); `_rid` keeps the grid's row identity."""
+    if d is None:
+        return {"_rid": new_row_id(), "vehicle": None, "arrival": "",
+                "departure": _fmt(departure) if departure else "", "energy_kwh": None, "target_soc": None,
+                "arrival_soc": None, "priority": 1}
+    return {"_rid": new_row_id(), "vehicle": d.vehicle_id, "arrival": _fmt(d.arrival),
+            "departure": _fmt(d.departure), "energy_kwh": d.energy_kwh, "target_soc": d.target_soc,
+            "arrival_soc": d.arrival_soc, "priority": d.priority}
+
+
+def roster_row(e: RosterEntry | None = None) -> dict:
+    if e is None:
+        return {"_rid": new_row_id(), "vehicle": None, "weekday": "Mon", "arrival": "17:00", "departure": "05:30",
+                "energy_kwh": None, "target_soc": None, "priority": 1}
+    return {"_rid": new_row_id(), "vehicle": e.vehicle_id, "weekday": WEEKDAYS[e.weekday],
+            "arrival": e.arrival.strftime("%H:%M"), "departure": e.departure.strftime("%H:%M"),
+            "energy_kwh": e.energy_kwh, "target_soc": e.target_soc, "priority": e.priority}
+
+
+def _fmt(t: datetime | None) -> str:
+    return "" if t is None else t.astimezone(UTC).strftime("%Y-%m-%d %H:%M")
+
+
+def _line_column() -> dict:
+    # the row number a validation message names ("line 3"): the grid is never sorted or filtered, so it is
+    # also the row's position in rowData
+    return {"headerName": "#", "colId": "line", "valueGetter": {"function": "params.node.rowIndex + 1"},
+            "width": 70, "editable": False, "checkboxSelection": True, "headerCheckboxSelection": True,
+            "pinned": "left", "cellClass": "text-muted"}
+
+
+def _vehicle_column(vehicle_ids: Sequence[str]) -> dict:
+    return {"field": "vehicle", "headerName": "Vehicle", "cellEditor": "agSelectCellEditor",
+            "cellEditorParams": {"values": list(vehicle_ids)}, "minWidth": 130}
+
+
+def _number(field: str, header: str, tip: str) -> dict:
+    return {"field": field, "headerName": header, "cellDataType": "number", "headerTooltip": tip,
+            "cellEditor": "agNumberCellEditor", "minWidth": 110}
+
+
+def departures_grid(grid_id: str, rows: list[dict], vehicle_ids: Sequence[str]) -> dag.AgGrid:
+    cols = [
+        _line_column(), _vehicle_column(vehicle_ids),
+        {"field": "arrival", "headerName": "Expected arrival", "headerTooltip": f"blank: already in the depot; {_TIME_HINT}",
+         "minWidth": 160},
+        {"field": "departure", "headerName": "Departure", "headerTooltip": _TIME_HINT, "minWidth": 160},
+        _number("energy_kwh", "Energy kWh", "energy to add, or leave blank and give a target SoC"),
+        _number("target_soc", "Target SoC %", "state of charge to reach, or leave blank and give energy"),
+        _number("arrival_soc", "Arrival SoC %", "optional: expected SoC on arrival (for a target SoC)"),
+        _number("priority", "Priority", "1 = normal; higher is served first when not everyone can be ready"),
+    ]
+    return _grid(grid_id, rows, cols)
+
+
+def roster_grid(grid_id: str, rows: list[dict], vehicle_ids: Sequence[str]) -> dag.AgGrid:
+    cols = [
+        _line_column(), _vehicle_column(vehicle_ids),
+        {"field": "weekday", "headerName": "Weekday", "cellEditor": "agSelectCellEditor",
+         "cellEditorParams": {"values": WEEKDAYS}, "headerTooltip": "the day the vehicle arrives", "minWidth": 110},
+        {"field": "arrival", "headerName": "Arrival", "headerTooltip": "HH:MM UTC", "minWidth": 100},
+        {"field": "departure", "headerName": "Departure",
+         "headerTooltip": "HH:MM UTC; the next day when not later than the arrival", "minWidth": 110},
+        _number("energy_kwh", "Energy kWh", "energy to add, or leave blank and give a target SoC"),
+        _number("target_soc", "Target SoC %", "state of charge to reach, or leave blank and give energy"),
+        _number("priority", "Priority", "1 = normal; higher is served first"),
+    ]
+    return _grid(grid_id, rows, cols)
+
+
+def _grid(grid_id: str, rows: list[dict], cols: list[dict]) -> dag.AgGrid:
+    return dag.AgGrid(
+        id=grid_id, rowData=rows, columnDefs=cols, getRowId="params.data._rid",
+        defaultColDef={"editable": True, "sortable": False, "filter": False, "resizable": True,
+                       "suppressMovable": True},
+        columnSize="responsiveSizeToFit",
+        dashGridOptions={"rowSelection": "multiple", "suppressRowClickSelection": True, "singleClickEdit": True,
+                         "stopEditingWhenCellsLoseFocus": True, "rowHeight": 34, "headerHeight": 36,
+                         "tooltipShowDelay": 300, "animateRows": False,
+                         "overlayNoRowsTemplate": "No rows: press “Add row” or upload a CSV."},
+        style={"height": "340px"},
+    )
+
+
+# ---------------------------------------------------------------- messages
+
+
+def row_errors(errors: Sequence[RowError], *, what: str, head: str = "Nothing was saved") -> html.Div:
+    """Every bad line, one per item: "line 3, departure: … is in the past"."""
+    n = len(errors)
+    return html.Div([
+        html.Strong(f"{head}: {n} problem{'s' if n != 1 else ''} in {what}."),
+        html.Ul([html.Li(str(e)) for e in errors], className="mb-0 mt-1 small planner-errors"),
+    ], className="alert alert-danger py-2 mb-2", role="alert")
+
+
+def notice(text: str, tone: str = "success", *extra) -> html.Div:
+    return html.Div([text, *extra], className=f"alert alert-{tone} py-2 mb-2", role="status")
+
+
+def shift_note(roster_shift: Sequence[Departure], one_offs: Sequence[Departure]) -> html.Div:
+    """Which roster departures fall in the coming shift, and which of them a one-off row overrides."""
+    rule = ("A one-off row here overrides that vehicle's weekly roster entry for this shift; "
+            "the plan uses at most one departure per vehicle, the earliest.")
+    overridden = sorted({d.vehicle_id for d in one_offs} & {d.vehicle_id for d in roster_shift})
+    used = [d for d in roster_shift if d.vehicle_id not in overridden]
+    parts: list = [html.Span(rule)]
+    if used:
+        shown = ", ".join(f"{d.vehicle_id} {d.departure:%a %H:%M}" for d in used[:12])
+        more = f" and {len(used) - 12} more" if len(used) > 12 else ""
+        parts += [html.Br(), html.Span(f"From the weekly roster this shift: {shown}{more}.")]
+    if overridden:
+        parts += [html.Br(), html.Span(f"Overridden by a row in this table: {', '.join(overridden)}.",
+                                       className="fw-semibold")]
+    return html.Div(parts, className="small text-muted mt-2")
+
+
+# ---------------------------------------------------------------- the plan panel
+
+
+@dataclass(frozen=True)
+class PlanView:
+    """What the plan panel shows. `kind`: "active" (the stored plan in force), "saved" (just computed for
+    the departures saved a moment ago), or "preview" (the table as edited, not saved)."""
+
+    kind: str
+    problem: PlanningProblem
+    plan: Plan
+    readiness: tuple[Readiness, ...]
+    explanation: ShortfallExplanation | None
+    made_at: datetime
+    record: PlanRecord | None = None
+    changes: tuple[tuple[str, str | None, str | None], ...] = ()  # (vehicle, badge in active plan, badge here)
+    note: str = ""
+
+
+def problem_from_json(d: Mapping) -> PlanningProblem:
+    """The problem of a stored plan (shared/planning-format.md). TODO: use depot.planning_io once it has a reader."""
+    def when(s):
+        return None if s in (None, "") else datetime.fromisoformat(s)
+
+    vehicles = tuple(VehicleNeed(v["id"], when(v["departure"]), float(v["energy_kwh"]), float(v["max_kw"]),
+                                 float(v.get("min_kw", 0.0)), int(v.get("priority", 1)), when(v.get("arrival")),
+                                 v.get("phases"), v.get("volts"))
+                     for v in d.get("vehicles", ()))
+    limit, price = d["site_limit_kw"], d.get("price_per_kwh", 0.0)
+    return PlanningProblem(start=when(d["start"]), vehicles=vehicles,
+                           site_limit_kw=tuple(limit) if isinstance(limit, list) else float(limit),
+                           price_per_kwh=tuple(price) if isinstance(price, list) else float(price),
+                           slot_minutes=float(d.get("slot_minutes", 15)), slots=int(d.get("slots", 96)),
+                           demand_charge_per_kw=d.get("demand_charge_per_kw"))
+
+
+def plan_from_json(problem: PlanningProblem, d: Mapping) -> Plan:
+    """The stored plan's powers, figures recomputed from them (they are what the chargers were told)."""
+    powers = {v["id"]: v.get("power_kw", []) for v in d.get("vehicles", ())}
+    rows = [(list(powers.get(v.id, ())) + [0.0] * problem.slots)[:problem.slots] for v in problem.vehicles]
+    return plan_from_power(problem, rows, solve_seconds=float(d.get("solve_seconds", 0.0)),
+                           method=str(d.get("method", "stored")),
+                           solver_status="optimal" if d.get("status") == "optimal" else "feasible")
+
+
+def badge(r: Readiness) -> html.Span:
+    label = r.text if r.badge == "will miss" else r.badge
+    return html.Span(label, className=f"badge rounded-pill {BADGE_CLASS.get(r.badge, 'text-bg-secondary')}",
+                     title=r.text, **{"data-vehicle": r.key, "data-badge": r.badge})
+
+
+def plan_panel(view: PlanView | None, *, now: datetime, graph_id: str) -> html.Div:
+    if view is None:
+        return html.Div([
+            html.H5("No plan yet", className="mb-1"),
+            html.P(["A plan is made when departures are saved, a vehicle plugs in, or every few minutes while "
+                    "the depot service runs. Press ", html.Strong("Preview"),
+                    " to see what the table above would give without saving it."], className="mb-0"),
+        ], className="empty-state my-2", id="planner-no-plan")
+    counts = {b: sum(1 for r in view.readiness if r.badge == b) for b in BADGE_ORDER}
+    short = sum(r.shortfall_kwh for r in view.readiness if r.badge == "will miss")
+    children = [
+        _version_line(view),
+        html.Div([
+            _kpi("Vehicles planned", f"{len(view.readiness)}", ""),
+            _kpi("Ready", f"{counts['ready']}", "", "success"),
+            _kpi("At risk", f"{counts['at risk']}", "little time to spare", "warning"),
+            _kpi("Will miss", f"{counts['will miss']}", f"{short:.0f} kWh short" if short else "", "danger"),
+            _kpi("Peak", f"{view.plan.peak_kw:.0f} kW",
+                 f"limit {min(view.problem.site_limits(), default=0):.0f} kW"),
+            _kpi("Energy", f"{view.plan.energy_kwh:.0f} kWh", f"cost {view.plan.energy_cost:.2f}"),
+        ], className="d-flex flex-wrap gap-2 my-2"),
+    ]
+    if view.problem.site_limits().max(initial=0.0) <= 0 and view.problem.vehicles:
+        children.append(notice("The site's grid connection is 0 kW, so nothing can charge: set the site's grid "
+                               "connection and safety margin.", "danger"))
+    if view.explanation is not None and not view.explanation.all_ready:
+        children.append(_explanation(view.explanation))
+    if view.changes:
+        children.append(_changes(view.changes))
+    if not view.readiness:
+        children.append(html.P("No vehicle is plugged in or expected in the coming shift.", className="text-muted"))
+    badges = {r.key: r.badge for r in view.readiness}
+    title = "Planned power per vehicle and site total (UTC)" + (" — PREVIEW" if view.kind == "preview" else "")
+    children.append(dbc.Row([
+        dbc.Col(readiness_table(view.readiness), lg=5, className="mb-3"),
+        dbc.Col(dcc.Graph(id=graph_id, figure=plan_timeline(view.problem, view.plan, badges=badges, now=now,
+                                                            title=title),
+                          config={"displaylogo": False, "modeBarButtonsToRemove": ["lasso2d", "select2d"]}),
+                lg=7),
+    ], className="mt-2"))
+    tone = {"preview": "planner-preview border-warning", "saved": "border-success"}.get(view.kind, "")
+    style = {"borderWidth": "3px", "borderStyle": "dashed"} if view.kind == "preview" else {}
+    return html.Div(children, className=f"card card-body {tone}", style=style,
+                    **{"data-kind": view.kind})
+
+
+def _version_line(view: PlanView) -> html.Div:
+    status = view.plan.status.value
+    if view.kind == "preview":
+        head = [html.Span("PREVIEW — not saved", className="badge text-bg-warning fs-6 me-2"),
+                html.Span(f"computed {view.made_at:%Y-%m-%d %H:%M} UTC from the table as it is now; "
+                          "press Save to keep it.")]
+    elif view.kind == "saved":
+        head = [html.Span("Saved", className="badge text-bg-success fs-6 me-2"),
+                html.Span(f"forecast for the saved departures, computed {view.made_at:%H:%M} UTC. ")]
+    else:
+        rec = view.record
+        head = [html.Span(f"Active plan #{rec.id}" if rec else "Active plan", className="badge text-bg-primary fs-6 me-2"),
+                html.Span(f"made {rec.created_at:%Y-%m-%d %H:%M} UTC · reason: {rec.reason}" if rec else "")]
+    parts = [*head, html.Span(f" · status: {STATUS_TEXT.get(status, status)}", className="text-muted")]
+    if view.note:
+        parts += [html.Div(view.note, className="small text-muted")]
+    return html.Div(parts, className="planner-version", **{"data-kind": view.kind})
+
+
+def _kpi(label: str, value: str, sub: str, tone: str = "") -> html.Div:
+    colour = f" text-{tone}" if tone else ""
+    return html.Div([html.Div(label, className="small text-uppercase text-muted"),
+                     html.Div(value, className=f"fs-4 fw-semibold lh-sm{colour}"),
+                     html.Div(sub, className="small text-muted")],
+                    className="border rounded bg-white px-3 py-1", style={"minWidth": "8.5rem"})
+
+
+def _explanation(expl: ShortfallExplanation) -> html.Div:
+    first, *rest = expl.lines
+    items = [html.Li(line) for line in rest]
+    return html.Div([html.Strong("Why not everyone can be ready, and what would fix it: "), html.Span(first),
+                     html.Ul(items, className="mb-0 mt-1 small") if items else None],
+                    className="alert alert-warning py-2 mb-2 planner-explanation")
+
+
+def _changes(changes: Iterable[tuple[str, str | None, str | None]]) -> html.Div:
+    items = [html.Li([html.Strong(k), f": {a or 'not planned'} → {b or 'not planned'}"]) for k, a, b in changes]
+    return html.Div([html.Strong("Compared with the active plan: "), html.Ul(items, className="mb-0 small")],
+                    className="alert alert-info py-2 mb-2 planner-changes")
+
+
+def readiness_table(readiness: Sequence[Readiness]) -> html.Div:
+    rows = sorted(readiness, key=lambda r: (BADGE_ORDER.get(r.badge, 3), r.departure, r.key))
+    head = html.Thead(html.Tr([html.Th(h) for h in
+                               ("Vehicle", "Where", "Departs", "Need", "Planned", "SoC at dep.", "Forecast")]))
+    body = []
+    for r in rows:
+        where = r.charger_id or "expected"
+        soc = "—" if r.soc_at_departure is None else f"{r.soc_at_departure:.0f} %"
+        title = "\n".join(r.notes) if r.notes else None
+        body.append(html.Tr([
+            html.Td([r.key, html.Span(" ⓘ", className="text-muted") if r.notes else None], title=title),
+            html.Td(where, className="text-muted"), html.Td(f"{r.departure:%a %H:%M}"),
+            html.Td(f"{r.need_kwh:.0f} kWh", className="text-end"),
+            html.Td(f"{r.planned_kwh:.0f} kWh", className="text-end"), html.Td(soc, className="text-end"),
+            html.Td(badge(r)),
+        ], **{"data-vehicle": r.key}))
+    table = html.Table([head, html.Tbody(body)], className="table table-sm table-hover align-middle mb-0 small")
+    return html.Div(table, style={"maxHeight": "760px", "overflowY": "auto"}, className="bg-white border rounded")
+
+
+def remaining_soc(r: Readiness, vp: VehiclePlan | None, problem: PlanningProblem, battery_kwh: float | None,
+                  soc_now: float | None, now: datetime) -> float | None:
+    """SoC at departure for a stored plan: the SoC now plus the energy still planned from now on."""
+    if vp is None or not battery_kwh or soc_now is None:
+        return r.soc_at_departure
+    step = timedelta(minutes=problem.slot_minutes)
+    done = sum(1 for k in range(problem.slots) if problem.start + (k + 1) * step <= now)
+    left = sum(vp.power_kw[done:]) * problem.slot_hours
+    return min(100.0, soc_now + left / battery_kwh * 100.0)

@@ -1,0 +1,384 @@
+"""/planner: the dispatcher enters the coming shift's departures and sees whether every vehicle will be ready.
+
+Flow B of DESIGN.md: the table is validated as a whole (depot.departures), saved atomically, and the runtime
+is asked to re-plan; "Preview" plans the table as edited without saving anything. Each callback is a few
+lines around one operation below (so role checks can wrap the operations later); per-user state lives in
+the browser (the grids' rowData and the VIEW store), never in this module.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import logging
+from dataclasses import replace
+from datetime import datetime
+
+import dash
+from dash import Input, Output, State, callback, dcc, html, no_update
+from dash.exceptions import PreventUpdate
+
+from depot.departures import (
+    Departure,
+    RowError,
+    RowErrors,
+    departures_to_csv,
+    read_csv,
+    shift_departures,
+    template_csv,
+    validate_departures,
+    validate_roster,
+)
+from depot.planner import SHORTFALL_TOLERANCE_KWH, explain_shortfall
+from depot.problem import (
+    DEFAULT_DEPARTURE,
+    DEFAULT_TARGET_SOC,
+    PlannedVehicle,
+    build_problem,
+    default_departure,
+)
+from depot.problem import readiness as plan_readiness
+from depot.replan import HORIZON, Replanner, snapshot
+from depot.web import Services, services
+from layouts import _planner_parts as parts
+from layouts._components import command, empty_state, error_message
+
+dash.register_page(__name__, path="/planner", name="Planner", title="Planner · Depot")
+log = logging.getLogger(__name__)
+
+# ---------------------------------------------------------------- ids
+GRID, ADD, DELETE, SAVE, PREVIEW = "planner-grid", "planner-add", "planner-delete", "planner-save", "planner-preview"
+UPLOAD, EXPORT, EXPORT_DL = "planner-upload", "planner-export", "planner-export-dl"
+TEMPLATE, TEMPLATE_DL = "planner-template", "planner-template-dl"
+MSG, SHIFT_NOTE = "planner-msg", "planner-shift-note"
+ROSTER, ROSTER_ADD, ROSTER_DELETE, ROSTER_SAVE, ROSTER_MSG = (
+    "planner-roster", "planner-roster-add", "planner-roster-delete", "planner-roster-save", "planner-roster-msg")
+PLAN, GRAPH, VIEW, TICK, SHOW_ACTIVE = "planner-plan", "planner-graph", "planner-view", "planner-tick", "planner-show-active"
+
+MAX_UPLOAD_BYTES = 2_000_000
+REFRESH_MS = 20_000  # how often the page looks for a newer active plan (the runtime re-plans on its own)
+
+
+# ---------------------------------------------------------------- operations (store, validation, planning)
+
+
+def _vehicles(svc: Services) -> dict:
+    return {v.id: v for v in svc.store.list_vehicles()}
+
+
+def _request_replan(svc: Services, reason: str) -> None:
+    if svc.runtime is not None:
+        svc.runtime.request_replan(reason)
+
+
+def save_departures(svc: Services, rows: list[dict], *, first_line: int = 1,
+                    reason: str = "departures edited") -> list[Departure]:
+    """Validate the whole table (RowErrors lists every bad line) and replace the coming one-offs with it."""
+    now = svc.clock()
+    departures = validate_departures(rows, _vehicles(svc), now=now, first_line=first_line)
+    saved = svc.store.replace_departures(departures, now=now)
+    _request_replan(svc, reason)
+    return saved
+
+
+def import_csv(svc: Services, contents: str) -> list[Departure]:
+    """A dcc.Upload's data URL: all lines valid and saved, or RowErrors naming every bad CSV line."""
+    return save_departures(svc, read_csv(_decode_upload(contents)), first_line=2, reason="departures imported")
+
+
+def save_roster(svc: Services, rows: list[dict]):
+    entries = validate_roster(rows, _vehicles(svc), first_line=1)
+    saved = svc.store.replace_roster(entries)
+    _request_replan(svc, "roster edited")
+    return saved
+
+
+def forecast(svc: Services, departures: list[Departure], kind: str, note: str = "") -> parts.PlanView:
+    """Plan the depot with these one-offs (saving nothing); a preview also lists badge changes."""
+    now = svc.clock()
+    outcome = Replanner(svc.store, svc.settings, clock=lambda: now).preview(departures)
+    changes: tuple = ()
+    if kind == "preview":
+        active = active_view(svc, now, explain=False)
+        if active is not None:
+            changes = badge_changes({r.key: r.badge for r in active.readiness}, outcome.readiness)
+    return parts.PlanView(kind, outcome.problem, outcome.plan, outcome.readiness, outcome.explanation, now,
+                          changes=changes, note=note)
+
+
+def active_view(svc: Services, now: datetime, *, explain: bool = True) -> parts.PlanView | None:
+    """The stored plan in force, with readiness badges from its own powers and today's SoC readings."""
+    record = svc.store.active_plan()
+    if record is None:
+        return None
+    problem = parts.problem_from_json(record.problem)
+    result = parts.plan_from_json(problem, record.plan)
+    _, live = build_problem(snapshot(svc.store, svc.settings, now), now=now)
+    live_by_key = {p.key: p for p in live}
+    planned = []
+    for need in problem.vehicles:  # the stored plan's needs and departures, with what is known about the vehicle now
+        pv = live_by_key.get(need.id) or PlannedVehicle(need.id, None, None, need.arrival is None, None, None,
+                                                       need.departure, need.energy_kwh)
+        planned.append(replace(pv, departure=need.departure, need_kwh=need.energy_kwh))
+    by_plan = {v.id: v for v in result.vehicles}
+    ready = tuple(replace(r, soc_at_departure=parts.remaining_soc(
+        r, by_plan.get(r.key), problem, live_by_key[r.key].battery_kwh if r.key in live_by_key else None,
+        live_by_key[r.key].soc_now if r.key in live_by_key else None, now))
+        for r in plan_readiness(planned, problem, result))
+    explanation = (explain_shortfall(problem, result, time_limit_s=2.0)
+                   if explain and result.shortfall_kwh > SHORTFALL_TOLERANCE_KWH else None)
+    return parts.PlanView("active", problem, result, ready, explanation, record.created_at, record=record)
+
+
+def badge_changes(before: dict[str, str], after) -> tuple[tuple[str, str | None, str | None], ...]:
+    now_badges = {r.key: r.badge for r in after}
+    keys = sorted(set(before) | set(now_badges))
+    return tuple((k, before.get(k), now_badges.get(k)) for k in keys if before.get(k) != now_badges.get(k))
+
+
+def shift_note(svc: Services) -> html.Div:
+    now = svc.clock()
+    one_offs = [d for d in svc.store.departures(after=now) if d.departure <= now + HORIZON]
+    return parts.shift_note(shift_departures(svc.store.roster(), [], now=now, horizon=HORIZON), one_offs)
+
+
+def _decode_upload(contents: str) -> str:
+    try:
+        data = base64.b64decode(contents.split(",", 1)[1], validate=False)
+    except (IndexError, ValueError, binascii.Error):
+        raise RowErrors([RowError(1, "file", "could not be read; upload a CSV file")]) from None
+    if len(data) > MAX_UPLOAD_BYTES:
+        raise RowErrors([RowError(1, "file", f"is larger than {MAX_UPLOAD_BYTES // 1_000_000} MB")])
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise RowErrors([RowError(1, "file", "is not UTF-8 text; save it as CSV (UTF-8)")]) from None
+
+
+# ---------------------------------------------------------------- rendering helpers
+
+
+def _panel(svc: Services, make, kind_hint: str) -> tuple:
+    """(plan panel, VIEW data) for the view `make()` returns; a failure is a message, never a traceback."""
+    now = svc.clock()
+    try:
+        view = make()
+    except Exception as exc:  # the outermost boundary of this request: log it, show it
+        log.exception("planner: could not compute the %s plan", kind_hint)
+        return error_message("Could not compute the plan", str(exc) or type(exc).__name__,
+                             "Nothing about the saved departures changed because of this."), no_update
+    record = svc.store.active_plan() if view is None or view.kind != "active" else view.record
+    data = {"kind": view.kind if view else "none", "plan_id": record.id if record else None}
+    return parts.plan_panel(view, now=now, graph_id=GRAPH), data
+
+
+def _saved_note(svc: Services) -> str:
+    if svc.runtime is None:
+        return ("No planning service runs in this web process: chargers are not re-planned until the depot "
+                "service (depot serve) runs.")
+    return "A re-plan was requested; the active plan below replaces this forecast when it is ready."
+
+
+def _no_vehicles() -> html.Div:
+    return empty_state(
+        "No vehicles known yet",
+        html.P("The planner plans the vehicles the depot knows. Add them from a shell on the depot server, "
+               "one command per vehicle (the tag is the RFID card or id token the vehicle charges with):"),
+        command("depot vehicles add BUS-01 --battery-kwh 300 --name \"Bus 1\" --tag 04A1B2C3"),
+        html.P("Then reload this page.", className="mb-0"),
+        icon="🚌",
+    )
+
+
+def _button(label: str, ident: str, colour: str = "secondary", **kw) -> html.Button:
+    return html.Button(label, id=ident, n_clicks=0, className=f"btn btn-{colour} btn-sm", **kw)
+
+
+def layout(**_):
+    svc = services()
+    vehicles = svc.store.list_vehicles()
+    if not vehicles:
+        return html.Div([html.H2("Planner"), _no_vehicles()], id="planner-page")
+    now = svc.clock()
+    ids = [v.id for v in vehicles]
+    one_offs = svc.store.departures(after=now)
+    roster = svc.store.roster()
+    panel, view_data = _panel(svc, lambda: active_view(svc, now), "active")
+    empty_hint = None
+    if not one_offs and not shift_departures(roster, [], now=now, horizon=HORIZON):
+        empty_hint = parts.notice(
+            f"No departures entered for the coming shift. Vehicles that plug in are planned to leave at "
+            f"{DEFAULT_DEPARTURE:%H:%M} UTC and charge to {DEFAULT_TARGET_SOC:g} %. Add rows below, upload a CSV "
+            "(start from the template), or fill in the weekly roster.", "info")
+    one_off_tab = html.Div([
+        html.P(["Departures for the coming shift (the next 24 h). Times are ", html.Strong("UTC"),
+                " (e.g. 2026-11-22 05:30). Give ", html.Strong("either"), " the energy to add (kWh) ",
+                html.Strong("or"), " a target SoC (%). Leave the arrival blank for a vehicle already in the depot."],
+               className="small mb-2"),
+        empty_hint,
+        html.Div([
+            _button("Add row", ADD), _button("Delete selected", DELETE),
+            html.Span(className="vr mx-1"),
+            _button("Preview", PREVIEW, "outline-primary", title="plan the table as it is, without saving"),
+            _button("Save", SAVE, "primary", title="validate the whole table, save it, and re-plan"),
+            html.Span(className="vr mx-1"),
+            dcc.Upload(_button("Upload CSV", "planner-upload-btn", "outline-secondary"), id=UPLOAD, accept=".csv,text/csv",
+                       multiple=False),
+            _button("Download CSV", EXPORT, "outline-secondary", title="the saved departures"),
+            _button("CSV template", TEMPLATE, "link", title="an example file to fill in"),
+            dcc.Download(id=EXPORT_DL), dcc.Download(id=TEMPLATE_DL),
+        ], className="d-flex flex-wrap gap-2 align-items-center mb-2"),
+        html.Div(id=MSG),
+        parts.departures_grid(GRID, [parts.departure_row(d) for d in one_offs], ids),
+        html.Div(shift_note(svc), id=SHIFT_NOTE),
+    ], className="pt-3")
+    roster_tab = html.Div([
+        html.P(["Recurring weekly departures: the vehicle arrives on the weekday at the arrival time (UTC) and "
+                "leaves at the departure time, the next day when that is not later than the arrival. ",
+                html.Strong("A one-off row for the same vehicle overrides its roster entry for that shift.")],
+               className="small mb-2"),
+        html.Div([_button("Add row", ROSTER_ADD), _button("Delete selected", ROSTER_DELETE),
+                  _button("Save roster", ROSTER_SAVE, "primary")], className="d-flex gap-2 mb-2"),
+        html.Div(id=ROSTER_MSG),
+        parts.roster_grid(ROSTER, [parts.roster_row(e) for e in roster], ids),
+    ], className="pt-3")
+    return html.Div([
+        html.Div([html.H2("Planner", className="mb-0 me-3"),
+                  html.Span("Who charges when, and will every vehicle be ready? All times UTC.", className="text-muted")],
+                 className="d-flex align-items-baseline flex-wrap mb-2"),
+        html.Div(dcc.Tabs([
+            dcc.Tab(one_off_tab, label="This shift (one-off)", value="one-off"),
+            dcc.Tab(roster_tab, label="Weekly roster", value="roster"),
+        ], value="one-off", id="planner-tabs"), className="card card-body mb-3"),
+        html.Div([html.H4("Plan", className="mb-0 me-3"),
+                  _button("Show active plan", SHOW_ACTIVE, "outline-secondary")],
+                 className="d-flex align-items-center mb-2"),
+        dcc.Loading(html.Div(panel, id=PLAN), type="circle", delay_show=250, target_components={PLAN: "children"},
+                    overlay_style={"visibility": "visible", "opacity": 0.45}),
+        dcc.Store(id=VIEW, data=view_data),
+        dcc.Interval(id=TICK, interval=REFRESH_MS),
+    ], id="planner-page")
+
+
+# ---------------------------------------------------------------- callbacks (thin)
+
+_BUSY = [(Output(SAVE, "disabled"), True, False), (Output(PREVIEW, "disabled"), True, False)]
+
+
+def on_add(_n, rows):
+    return (rows or []) + [parts.departure_row(departure=default_departure(services().clock()))]
+
+
+def on_delete(_n, rows, selected):
+    if not selected:
+        return no_update, parts.notice("Tick the rows to delete in the # column first.", "secondary")
+    gone = {r.get("_rid") for r in selected}
+    return [r for r in rows or [] if r.get("_rid") not in gone], None
+
+
+def on_save(_n, rows):
+    svc = services()
+    try:
+        saved = save_departures(svc, rows or [])
+    except RowErrors as exc:
+        return parts.row_errors(exc.errors, what="the table"), no_update, no_update, no_update, no_update
+    panel, data = _panel(svc, lambda: forecast(svc, saved, "saved", _saved_note(svc)), "saved")
+    msg = parts.notice(f"Saved {len(saved)} departure{'s' if len(saved) != 1 else ''}.")
+    return msg, panel, [parts.departure_row(d) for d in saved], data, shift_note(svc)
+
+
+def on_preview(_n, rows):
+    svc = services()
+    try:
+        departures = validate_departures(rows or [], _vehicles(svc), now=svc.clock(), first_line=1)
+    except RowErrors as exc:
+        return parts.row_errors(exc.errors, what="the table", head="Cannot preview"), no_update, no_update
+    panel, data = _panel(svc, lambda: forecast(svc, departures, "preview"), "preview")
+    return parts.notice("Preview below: nothing was saved.", "warning"), panel, data
+
+
+def on_upload(contents, filename):
+    if not contents:
+        raise PreventUpdate
+    svc = services()
+    try:
+        saved = import_csv(svc, contents)
+    except RowErrors as exc:
+        return parts.row_errors(exc.errors, what=filename or "the file"), no_update, no_update, no_update, no_update, None
+    panel, data = _panel(svc, lambda: forecast(svc, saved, "saved", _saved_note(svc)), "saved")
+    msg = parts.notice(f"Imported and saved {len(saved)} departures from {filename or 'the file'}.")
+    return msg, panel, [parts.departure_row(d) for d in saved], data, shift_note(svc), None
+
+
+def on_export(_n):
+    svc = services()
+    now = svc.clock()
+    return dcc.send_string(departures_to_csv(svc.store.departures(after=now)), f"departures-{now:%Y%m%d-%H%M}.csv")
+
+
+def on_template(_n):
+    svc = services()
+    return dcc.send_string(template_csv(svc.store.list_vehicles(), now=svc.clock()), "departures-template.csv")
+
+
+def on_roster_add(_n, rows):
+    return (rows or []) + [parts.roster_row()]
+
+
+def on_roster_save(_n, rows):
+    svc = services()
+    try:
+        saved = save_roster(svc, rows or [])
+    except RowErrors as exc:
+        return parts.row_errors(exc.errors, what="the roster"), no_update, no_update, no_update, no_update
+    panel, data = _panel(svc, lambda: forecast(svc, svc.store.departures(after=svc.clock()), "saved",
+                                               _saved_note(svc)), "saved")
+    msg = parts.notice(f"Saved {len(saved)} roster entr{'ies' if len(saved) != 1 else 'y'}.")
+    return msg, panel, [parts.roster_row(e) for e in saved], data, shift_note(svc)
+
+
+def on_show_active(_n):
+    svc = services()
+    return _panel(svc, lambda: active_view(svc, svc.clock()), "active")
+
+
+def on_tick(_n, view):
+    """Show a newer active plan (the runtime re-planned) unless the dispatcher is looking at a preview."""
+    view = view or {}
+    if view.get("kind") == "preview":
+        raise PreventUpdate
+    svc = services()
+    record = svc.store.active_plan()
+    if record is None or (record.id == view.get("plan_id") and view.get("kind") == "active"):
+        raise PreventUpdate
+    if view.get("kind") == "saved" and record.id == view.get("plan_id"):
+        raise PreventUpdate  # the plan made before the save is still the newest
+    return _panel(svc, lambda: active_view(svc, svc.clock()), "active")
+
+
+_DUP = {"allow_duplicate": True}
+callback(Output(GRID, "rowData", **_DUP), Input(ADD, "n_clicks"), State(GRID, "rowData"),
+         prevent_initial_call=True)(on_add)
+callback(Output(GRID, "rowData", **_DUP), Output(MSG, "children", **_DUP), Input(DELETE, "n_clicks"),
+         State(GRID, "rowData"), State(GRID, "selectedRows"), prevent_initial_call=True)(on_delete)
+callback(Output(MSG, "children", **_DUP), Output(PLAN, "children", **_DUP), Output(GRID, "rowData", **_DUP),
+         Output(VIEW, "data", **_DUP), Output(SHIFT_NOTE, "children", **_DUP),
+         Input(SAVE, "n_clicks"), State(GRID, "rowData"), prevent_initial_call=True, running=_BUSY)(on_save)
+callback(Output(MSG, "children", **_DUP), Output(PLAN, "children", **_DUP), Output(VIEW, "data", **_DUP),
+         Input(PREVIEW, "n_clicks"), State(GRID, "rowData"), prevent_initial_call=True, running=_BUSY)(on_preview)
+callback(Output(MSG, "children", **_DUP), Output(PLAN, "children", **_DUP), Output(GRID, "rowData", **_DUP),
+         Output(VIEW, "data", **_DUP), Output(SHIFT_NOTE, "children", **_DUP), Output(UPLOAD, "contents"),
+         Input(UPLOAD, "contents"), State(UPLOAD, "filename"), prevent_initial_call=True, running=_BUSY)(on_upload)
+callback(Output(EXPORT_DL, "data"), Input(EXPORT, "n_clicks"), prevent_initial_call=True)(on_export)
+callback(Output(TEMPLATE_DL, "data"), Input(TEMPLATE, "n_clicks"), prevent_initial_call=True)(on_template)
+callback(Output(ROSTER, "rowData", **_DUP), Input(ROSTER_ADD, "n_clicks"), State(ROSTER, "rowData"),
+         prevent_initial_call=True)(on_roster_add)
+callback(Output(ROSTER, "rowData", **_DUP), Output(ROSTER_MSG, "children", **_DUP), Input(ROSTER_DELETE, "n_clicks"),
+         State(ROSTER, "rowData"), State(ROSTER, "selectedRows"), prevent_initial_call=True)(on_delete)
+callback(Output(ROSTER_MSG, "children", **_DUP), Output(PLAN, "children", **_DUP), Output(ROSTER, "rowData", **_DUP),
+         Output(VIEW, "data", **_DUP), Output(SHIFT_NOTE, "children", **_DUP),
+         Input(ROSTER_SAVE, "n_clicks"), State(ROSTER, "rowData"), prevent_initial_call=True)(on_roster_save)
+callback(Output(PLAN, "children", **_DUP), Output(VIEW, "data", **_DUP), Input(SHOW_ACTIVE, "n_clicks"),
+         prevent_initial_call=True)(on_show_active)
+callback(Output(PLAN, "children", **_DUP), Output(VIEW, "data", **_DUP), Input(TICK, "n_intervals"),
+         State(VIEW, "data"), prevent_initial_call=True)(on_tick)
