@@ -14,16 +14,8 @@ from ocpp.v16.datatypes import IdTagInfo
 from ocpp.v16.enums import Action, DataTransferStatus, RegistrationStatus
 
 from depot.model import Capabilities, ConnectorStatus, Protocol, Transaction
-from depot.ocpp_base import (
-    KNOWN_VENDORS,
-    LOGGER,
-    DepotChargePoint,
-    as_int,
-    parse_meter_values,
-    parse_time,
-    rate_unit,
-    sample_detail,
-)
+from depot.ocpp_base import KNOWN_VENDORS, LOGGER, DepotChargePoint
+from depot.ocpp_values import as_int, parse_meter_values, parse_time, rate_unit, sample_detail
 
 
 class ChargePoint16(DepotChargePoint, ChargePoint):

@@ -15,16 +15,8 @@ from ocpp.v201.enums import Action, DataTransferStatusEnumType, RegistrationStat
 
 from depot.errors import ValidationError
 from depot.model import Capabilities, ConnectorStatus, MeterSample, Protocol, Transaction
-from depot.ocpp_base import (
-    KNOWN_VENDORS,
-    LOGGER,
-    DepotChargePoint,
-    as_int,
-    parse_meter_values,
-    parse_time,
-    rate_unit,
-    sample_detail,
-)
+from depot.ocpp_base import KNOWN_VENDORS, LOGGER, DepotChargePoint
+from depot.ocpp_values import as_int, parse_meter_values, parse_time, rate_unit, sample_detail
 
 RUNNING = (ConnectorStatus.CHARGING, ConnectorStatus.SUSPENDED_EV, ConnectorStatus.SUSPENDED_EVSE)
 CHARGING_STATE = {"Charging": ConnectorStatus.CHARGING, "EVConnected": ConnectorStatus.PREPARING,

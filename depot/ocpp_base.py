@@ -14,7 +14,7 @@ lenient or answers wrongly for strict peers:
 - every frame in and out goes to the raw event log, and every frame in touches `last_seen`;
 - `@after` hooks run as tracked tasks of the central system, never inside the receive loop.
 
-The meter-value parsing at the bottom is pure.
+Reading meter values and other OCPP values is pure and lives in `depot.ocpp_values`.
 """
 
 from __future__ import annotations
@@ -23,11 +23,10 @@ import asyncio
 import inspect
 import json
 import logging
-import math
 import typing
-from collections.abc import Coroutine, Iterable
+from collections.abc import Coroutine
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from jsonschema.exceptions import ValidationError as SchemaValidationError
@@ -36,7 +35,7 @@ from ocpp.exceptions import OCPPError
 from ocpp.messages import Call, CallError, CallResult, MessageType, get_validator, unpack
 from websockets.exceptions import ConnectionClosed
 
-from depot.model import EventRecord, MeterSample, Protocol, TagStatus
+from depot.model import EventRecord, Protocol, TagStatus
 from depot.store import dumps
 
 if TYPE_CHECKING:
@@ -45,6 +44,7 @@ if TYPE_CHECKING:
     from depot.store import Store
 
 LOGGER = logging.getLogger("depot.ocpp")
+FRAMES = logging.getLogger("depot.ocpp.frames")  # the package logs every frame at INFO here
 KNOWN_VENDORS = frozenset({"depot"})  # DataTransfer vendorIds we accept (our simulator); others: UnknownVendorId
 
 
@@ -134,7 +134,7 @@ class DepotChargePoint:
 
     def __init__(self, charger_id: str, connection, hub: Hub):
         super().__init__(charger_id, connection, response_timeout=hub.settings.response_timeout,  # type: ignore[call-arg]
-                         logger=LOGGER)
+                         logger=FRAMES)
         self.hub = hub
         self.closed = asyncio.Event()
         self._actions_in: dict[str, str] = {}  # unique id of a CALL we received -> action (to log our answer)
@@ -286,122 +286,3 @@ class DepotChargePoint:
                 self.store.touch(self.id, now)  # type: ignore[attr-defined]
         except Exception:
             LOGGER.exception("charger %s: could not log a %s %s", self.id, direction, kind)  # type: ignore[attr-defined]
-
-
-# ---------------------------------------------------------------- pure helpers: time and meter values
-
-
-def parse_time(value: Any, fallback: datetime) -> datetime:
-    """An OCPP date-time as aware UTC; a missing zone is read as UTC; garbage gives `fallback`."""
-    if not isinstance(value, str):
-        return fallback
-    try:
-        t = datetime.fromisoformat(value)
-    except ValueError:
-        return fallback
-    return t.replace(tzinfo=UTC) if t.tzinfo is None else t.astimezone(UTC)
-
-
-ENERGY = "Energy.Active.Import.Register"
-POWER = "Power.Active.Import"
-CURRENT = "Current.Import"
-SOC = "SoC"
-_UNITS = {ENERGY: {"Wh": 1.0, "kWh": 1000.0}, POWER: {"W": 1.0, "kW": 1000.0}, CURRENT: {"A": 1.0},
-          SOC: {"Percent": 1.0}}
-_DEFAULT_UNIT = {ENERGY: "Wh", POWER: "W", CURRENT: "A", SOC: "Percent"}
-_LOCATION_RANK = {None: 0, "Outlet": 0, "Inlet": 1}  # the outlet meter wins; EV/Cable/Body are not the charge
-
-
-def _number(value: Any) -> float | None:
-    if isinstance(value, bool):
-        return None
-    try:
-        x = float(value)
-    except (TypeError, ValueError):
-        return None
-    return x if math.isfinite(x) else None
-
-
-def _sampled(sv: dict) -> tuple[str, int, str | None, float] | None:
-    """(measurand, location rank, phase, value in Wh/W/A/%) of one sampledValue, or None to skip it."""
-    measurand = sv.get("measurand") or ENERGY
-    if measurand not in _UNITS:
-        return None
-    rank = 0 if measurand == SOC else _LOCATION_RANK.get(sv.get("location"), None)
-    if rank is None:
-        return None
-    value = _number(sv.get("value"))
-    uom = sv.get("unit_of_measure")  # 2.0.1: {"unit": ..., "multiplier": ...}
-    if isinstance(uom, dict):
-        unit, multiplier = uom.get("unit") or _DEFAULT_UNIT[measurand], _number(uom.get("multiplier")) or 0
-    else:  # 1.6: "unit"
-        unit, multiplier = sv.get("unit") or _DEFAULT_UNIT[measurand], 0
-    scale = _UNITS[measurand].get(unit)
-    if value is None or scale is None:
-        LOGGER.warning("skipping sampled value %r (value or unit not understood)", sv)
-        return None
-    phase = sv.get("phase")
-    if phase is not None and (not phase.startswith(("L1", "L2", "L3")) or phase[2:] not in ("", "-N")):
-        return None  # neutral and line-to-line readings are not part of the charge
-    return measurand, rank, phase[:2] if phase else None, value * scale * 10 ** multiplier
-
-
-def _combine(measurand: str, readings: Iterable[tuple[int, str | None, float]]) -> float | None:
-    readings = list(readings)
-    if not readings:
-        return None
-    best = min(r for r, _, _ in readings)
-    readings = [(p, v) for r, p, v in readings if r == best]
-    totals = [v for p, v in readings if p is None]
-    if totals:
-        return totals[-1]
-    per_phase = {p: v for p, v in readings}
-    if measurand == CURRENT:
-        return max(per_phase.values())  # the most loaded phase: what a per-phase limit constrains
-    return sum(per_phase.values())
-
-
-def parse_meter_values(meter_values: Iterable[dict] | None, fallback: datetime) -> list[MeterSample]:
-    """OCPP meterValue entries (snake_case keys, 1.6 string or 2.0.1 number values) -> one MeterSample each.
-
-    Energy in Wh and power in W (kWh/kW and 2.0.1 multipliers converted); a reading without phase is the
-    total, otherwise phases are summed; current is per phase (the highest phase when phases are given);
-    a sampledValue without measurand is Energy.Active.Import.Register."""
-    samples = []
-    for mv in meter_values or ():
-        if not isinstance(mv, dict):
-            continue
-        found: dict[str, list[tuple[int, str | None, float]]] = {m: [] for m in _UNITS}
-        for sv in mv.get("sampled_value") or ():
-            parsed = _sampled(sv) if isinstance(sv, dict) else None
-            if parsed is not None:
-                measurand, rank, phase, value = parsed
-                found[measurand].append((rank, phase, value))
-        values = {m: _combine(m, r) for m, r in found.items()}
-        if any(v is not None for v in values.values()):
-            samples.append(MeterSample(parse_time(mv.get("timestamp"), fallback), energy_wh=values[ENERGY],
-                                       power_w=values[POWER], current_a=values[CURRENT], soc=values[SOC]))
-    return samples
-
-
-def sample_detail(samples: list[MeterSample]) -> dict:
-    """The newest sample as the detail of a "meter" event."""
-    last = max(samples, key=lambda s: s.at)
-    return {"at": last.at.isoformat(), "energy_wh": last.energy_wh, "power_w": last.power_w,
-            "current_a": last.current_a, "soc": last.soc, "samples": len(samples)}
-
-
-def rate_unit(value: str | None) -> str | None:
-    """"Current,Power" (1.6) or "A,W" (2.0.1 member list) -> "A,W"; unknown words are dropped."""
-    if not value:
-        return None
-    words = {w.strip().lower() for w in value.replace(";", ",").split(",")}
-    units = [u for u, names in (("A", {"a", "current"}), ("W", {"w", "power"})) if words & names]
-    return ",".join(units) or None
-
-
-def as_int(value) -> int | None:
-    try:
-        return int(str(value).strip())
-    except (TypeError, ValueError):
-        return None

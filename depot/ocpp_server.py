@@ -17,9 +17,11 @@ no answer in time), `ValidationError` (our request breaks the schema: not sent),
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import itertools
 import logging
 from collections.abc import Callable, Coroutine
+from decimal import Decimal
 from http import HTTPStatus
 from types import ModuleType
 from typing import Any
@@ -52,6 +54,23 @@ def charger_id_from_path(path: str) -> str:
     """The charge point id: the last non-empty segment of the URL path, percent-decoded ("" if none)."""
     segments = [s for s in urlsplit(path).path.split("/") if s]
     return unquote(segments[-1]) if segments else ""
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return float(value)
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    return value
+
+
+def _plain_result(result: Any) -> Any:
+    """The package hands 1.6 GetCompositeSchedule answers back with Decimal limits: make them floats."""
+    if not dataclasses.is_dataclass(result):
+        return result
+    return dataclasses.replace(result, **{f.name: _plain(getattr(result, f.name)) for f in dataclasses.fields(result)})
 
 
 class CentralSystem:
@@ -179,7 +198,7 @@ class CentralSystem:
 
     async def call(self, charger_id: str, request) -> Any:
         """Send one request (an `ocpp.v16.call` / `ocpp.v201.call` dataclass) and return the charger's
-        `call_result` dataclass."""
+        `call_result` dataclass (nested values are plain dicts, lists, str and numbers; snake_case keys)."""
         cp = self._chargers.get(charger_id)
         if cp is None:
             raise ChargerOffline(charger_id)
@@ -198,7 +217,7 @@ class CentralSystem:
             sent.cancel()
             raise ChargerOffline(charger_id)
         try:
-            return sent.result()
+            return _plain_result(sent.result())
         except OCPPError as exc:  # a CALLERROR, or an answer that breaks the schema
             raise CallFailed(charger_id, action, f"{exc.code}: {exc.description}") from exc
         except UnknownCallErrorCodeError as exc:

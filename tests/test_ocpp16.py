@@ -171,7 +171,8 @@ def test_16_requests_reach_the_charger(depot, settings):
 
             schedule = await cs.get_composite_schedule("CP-1", 1, 3600, unit="A")
             assert schedule.status == "Accepted" and schedule.connector_id == 1
-            assert schedule.charging_schedule["charging_schedule_period"][0]["limit"] == 16.0
+            limit = schedule.charging_schedule["charging_schedule_period"][0]["limit"]
+            assert limit == 16.0 and type(limit) is float  # not the package's Decimal
             assert last("GetCompositeSchedule") == {"connector_id": 1, "duration": 3600, "charging_rate_unit": "A"}
             assert (await cs.clear_charging_profile("CP-1", profile_id=7)).status == "Accepted"
             assert last("ClearChargingProfile") == {"id": 7}
