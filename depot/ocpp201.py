@@ -188,6 +188,17 @@ class ChargePoint201(DepotChargePoint, ChargePoint):
     def on_notify_report(self, **kwargs):  # kept in the raw event log
         return call_result.NotifyReport()
 
+    @on(Action.notify_charging_limit)
+    def on_notify_charging_limit(self, charging_limit: dict, evse_id: int | None = None, **kwargs):
+        LOGGER.warning("charger %s: an external charging limit (%s) applies to EVSE %s", self.id,
+                       charging_limit.get("charging_limit_source"), evse_id if evse_id is not None else "all")
+        return call_result.NotifyChargingLimit()
+
+    @on(Action.cleared_charging_limit)
+    def on_cleared_charging_limit(self, charging_limit_source: str, evse_id: int | None = None, **kwargs):
+        LOGGER.info("charger %s: external charging limit (%s) cleared", self.id, charging_limit_source)
+        return call_result.ClearedChargingLimit()
+
 
 # ---------------------------------------------------------------- requests (same names as depot.ocpp16)
 

@@ -145,6 +145,8 @@ def test_a_whole_201_session_is_stored_before_each_answer(depot, settings):
                 "event_notification_type": "HardWiredNotification",
                 "component": {"name": "EVSE"}, "variable": {"name": "Problem"}}]))
             await cp.call(call.NotifyReport(request_id=1, generated_at=at(42), seq_no=0))
+            await cp.call(call.NotifyChargingLimit(charging_limit={"charging_limit_source": "EMS"}, evse_id=1))
+            await cp.call(call.ClearedChargingLimit(charging_limit_source="EMS", evse_id=1))
             transfer = await cp.call(call.DataTransfer(vendor_id="acme"))
             assert transfer.status == "UnknownVendorId"
         return events
@@ -159,7 +161,7 @@ def test_a_whole_201_session_is_stored_before_each_answer(depot, settings):
     assert any(e.kind == "meter" and e.detail["power_w"] == 7400.0 for e in events)
 
     log = store.recent_events("CS-1", limit=200)
-    assert {"NotifyEvent", "NotifyReport", "SecurityEventNotification"} <= {
+    assert {"NotifyEvent", "NotifyReport", "SecurityEventNotification", "NotifyChargingLimit"} <= {
         e.action for e in log if (e.direction, e.kind) == ("in", "call")}
     calls_in = sorted(e.action for e in log if (e.direction, e.kind) == ("in", "call"))
     assert calls_in == sorted(e.action for e in log if (e.direction, e.kind) == ("out", "result"))
