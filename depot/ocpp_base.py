@@ -266,22 +266,25 @@ class DepotChargePoint:
     def _log(self, msg: Call | CallResult | CallError, direction: str) -> None:
         mine, theirs = (self._actions_in, self._actions_out) if direction == "in" else \
             (self._actions_out, self._actions_in)
+        uid = msg.unique_id if isinstance(msg.unique_id, str) else None  # a charger may send any JSON here
         if isinstance(msg, Call):
-            mine[msg.unique_id] = msg.action
-            if len(mine) > self.MAX_PENDING:  # calls never answered: forget the oldest
-                mine.pop(next(iter(mine)))
-            self._record(direction, "call", msg.action, dumps(msg.payload))
+            action = msg.action if isinstance(msg.action, str) else None
+            if uid is not None and action is not None:
+                mine[uid] = action
+                if len(mine) > self.MAX_PENDING:  # calls never answered: forget the oldest
+                    mine.pop(next(iter(mine)))
+            self._record(direction, "call", action, dumps(msg.payload))
         elif isinstance(msg, CallResult):
-            self._record(direction, "result", theirs.pop(msg.unique_id, None), dumps(msg.payload))
+            self._record(direction, "result", theirs.pop(uid, None), dumps(msg.payload))
         else:
-            self._record(direction, "error", theirs.pop(msg.unique_id, None), dumps(
+            self._record(direction, "error", theirs.pop(uid, None), dumps(
                 {"errorCode": msg.error_code, "errorDescription": msg.error_description,
                  "errorDetails": msg.error_details}))
 
     def _record(self, direction: str, kind: str, action: str | None, payload: str) -> None:
         now = self.now()
         try:
-            self.store.log_event(EventRecord(now, self.id, direction, kind, action, payload))  # type: ignore[attr-defined]
+            self.store.log_event(EventRecord(now, self.id, direction, kind, action and action[:64], payload))  # type: ignore[attr-defined]
             if direction == "in":
                 self.store.touch(self.id, now)  # type: ignore[attr-defined]
         except Exception:

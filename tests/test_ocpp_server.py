@@ -208,6 +208,7 @@ def _frames_16():
         ("this is not json", "-1", "FormationViolation"),
         ('{"not": "an array"}', "-1", "ProtocolError"),
         ('[2, "short"]', "short", "ProtocolError"),
+        ('[2, "u0", 42, {}]', "u0", "ProtocolError"),  # an action that is not a string
         ('[2, "u1", "FlyToTheMoon", {}]', "u1", "NotImplemented"),
         ('[2, "u2", "RemoteStartTransaction", {"idTag": "X"}]', "u2", "NotSupported"),  # ours to send, not theirs
         ('[2, "u3", "BootNotification", {"chargePointVendor": "Acme"}]', "u3", "OccurenceConstraintViolation"),
@@ -224,6 +225,7 @@ def _frames_201():
     return [
         ("{oops", "-1", "RpcFrameworkError"),
         ('[7, "x", "Heartbeat", {}]', "x", "MessageTypeNotSupported"),
+        ('[2, "u0", ["Heartbeat"], {}]', "u0", "RpcFrameworkError"),
         ('[2, "u1", "FlyToTheMoon", {}]', "u1", "NotImplemented"),
         ('[2, "u2", "BootNotification", {"reason": "PowerUp"}]', "u2", "OccurrenceConstraintViolation"),
         ('[2, "u3", "Heartbeat", {"extra": 1}]', "u3", "FormatViolation"),
