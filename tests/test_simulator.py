@@ -745,3 +745,84 @@ def test_seed_store_is_idempotent(store):
 
 def test_main_rejects_bad_arguments(capsys):
     assert main(["--url", "ws://127.0.0.1:1", "--speed", "0"]) == 2
+
+
+# ---------------------------------------------------------------- against the real central system
+
+
+def test_against_the_real_central_system(store, settings):
+    from depot.ocpp_server import CentralSystem
+
+    chargers, vehicles = [AC16, DC201], [VAN, TRUCK]
+    seed_store(store, chargers, vehicles)
+
+    async def main_() -> None:
+        clock = ManualClock()
+        cs = CentralSystem(store, settings, clock=clock)
+        await cs.start()
+        sim = SimulatedDepot(f"ws://127.0.0.1:{cs.port}/ocpp", chargers, vehicles, clock=clock, fault_rate=0.0,
+                             auto_schedule=False, tick_seconds=3600)
+        await sim.start()
+        try:
+            await sim.wait_connected(10)
+            await sim.settle()
+            await until(lambda: store.get_charger("T-DC201").capabilities.rate_unit is not None
+                        and store.get_charger("T-AC16").capabilities.rate_unit is not None, what="capabilities")
+            ac, dc = store.get_charger("T-AC16"), store.get_charger("T-DC201")
+            assert (ac.capabilities.rate_unit, ac.capabilities.max_periods, ac.capabilities.max_stack_level) == (
+                "A", 24, 8)
+            assert dc.capabilities.rate_unit == "W" and dc.protocol == Protocol.OCPP201
+
+            sim.plug_in("T-AC16", "V1", soc=20.0)
+            sim.plug_in("T-DC201", "V2", soc=30.0)
+            await sim.settle()
+            running = {t.charger_id: t for t in store.active_transactions()}
+            assert running["T-AC16"].vehicle_id == "V1" and running["T-DC201"].vehicle_id == "V2"
+            assert running["T-DC201"].charger_tx_id == sim.charger("T-DC201").transaction_id()
+            assert str(running["T-AC16"].id) == sim.charger("T-AC16").transaction_id()
+            assert {c.connector_id: c.status for c in store.connectors("T-AC16")}[1] == ConnectorStatus.CHARGING
+            assert {c.connector_id: c.status for c in store.connectors("T-DC201")}[1] == ConnectorStatus.CHARGING
+
+            # limits sent through the central system's one call path are obeyed
+            await cs.set_charging_profile("T-AC16", 0, _profile16(1, "TxDefaultProfile", 16.0))
+            await cs.set_charging_profile("T-DC201", 1, _profile201(
+                2, "TxProfile", 20000.0, transactionId=running["T-DC201"].charger_tx_id))
+            assert sim.charger("T-AC16").power_kw() == pytest.approx(11.04)
+            assert sim.charger("T-DC201").power_kw() == pytest.approx(20.0)
+            comp = await cs.get_composite_schedule("T-DC201", 1, 600)
+            assert comp.schedule["charging_schedule_period"][0]["limit"] == 20000.0
+
+            clock.advance(3600)
+            for cid in ("T-AC16", "T-DC201"):
+                sim.charger(cid).send_meter_values()
+            await sim.settle()
+            ac_sample = store.meter_samples(transaction_id=running["T-AC16"].id)[-1]
+            assert ac_sample.energy_wh - running["T-AC16"].meter_start_wh == pytest.approx(11_040, abs=1)
+            assert ac_sample.power_w == pytest.approx(11_040) and ac_sample.soc == pytest.approx(20 + 11.04 / 0.8,
+                                                                                                 abs=0.1)
+            dc_sample = store.meter_samples(transaction_id=running["T-DC201"].id)[-1]
+            assert dc_sample.energy_wh - running["T-DC201"].meter_start_wh == pytest.approx(20_000, abs=1)
+
+            sim.fault("T-AC16", "GroundFailure")
+            await sim.settle()
+            conn = {c.connector_id: c for c in store.connectors("T-AC16")}[1]
+            assert conn.status == ConnectorStatus.FAULTED and conn.error_code == "GroundFailure"
+            sim.clear_fault("T-AC16")
+            await sim.settle()
+            conn = {c.connector_id: c for c in store.connectors("T-AC16")}[1]
+            assert conn.status == ConnectorStatus.CHARGING and conn.error_code is None
+
+            sim.unplug("T-AC16")
+            sim.unplug("T-DC201")
+            await sim.settle()
+            assert store.active_transactions() == []
+            done = store.find_transaction("T-AC16", transaction_id=running["T-AC16"].id)
+            assert done.meter_stop_wh - done.meter_start_wh == pytest.approx(11_040, abs=1)
+            done = store.find_transaction("T-DC201", charger_tx_id=running["T-DC201"].charger_tx_id)
+            assert done.meter_stop_wh - done.meter_start_wh == pytest.approx(20_000, abs=1)
+            assert {c.connector_id: c.status for c in store.connectors("T-AC16")}[1] == ConnectorStatus.AVAILABLE
+        finally:
+            await sim.stop()
+            await cs.stop()
+
+    asyncio.run(main_())
