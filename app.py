@@ -11,6 +11,7 @@ import argparse
 import logging
 import signal
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import dash
@@ -23,6 +24,7 @@ from depot.store import Store
 from depot.web import EXTENSION, Services
 
 HERE = Path(__file__).resolve().parent
+DEMO_HEARTBEAT_REAL_S = 10  # the demo's chargers heartbeat every 10 real seconds, whatever the speed-up
 log = logging.getLogger("depot")
 
 NAV = [("Floor plan", "/"), ("Planner", "/planner"), ("Power", "/power"), ("Reports", "/reports"),
@@ -92,6 +94,14 @@ def serve(settings: Settings, *, log_level: str = "INFO") -> int:
     from depot.runtime import Runtime
 
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if log_level.upper() != "DEBUG":  # every frame and every job run is DEBUG detail, not news
+        for noisy in ("ocpp", "depot.ocpp.frames", "depot.ocpp.websocket", "apscheduler", "websockets",
+                      "waitress.queue", "alembic"):
+            logging.getLogger(noisy).setLevel(logging.WARNING)
+    if settings.simulator and settings.sim_speed > 1:
+        # on the compressed clock a 60 s heartbeat would be one message per charger per real second
+        settings = replace(settings, heartbeat_interval=max(settings.heartbeat_interval,
+                                                            int(DEMO_HEARTBEAT_REAL_S * settings.sim_speed)))
     store = Store(settings.database_url)
     store.migrate()
     clock = utc_now
@@ -100,7 +110,12 @@ def serve(settings: Settings, *, log_level: str = "INFO") -> int:
     runtime = Runtime(settings, store, clock=clock)
     configure(Services(settings, store, clock, runtime))
 
-    wsgi = waitress.create_server(server, host=settings.host, port=settings.port, threads=8)
+    try:
+        wsgi = waitress.create_server(server, host=settings.host, port=settings.port, threads=8)
+    except OSError as exc:
+        log.error("cannot serve the web app on %s:%s: %s (is another depot running? try --port)",
+                  settings.host, settings.port, exc.strerror)
+        return 1
 
     def _stop(signum, _frame):
         log.info("signal %s: shutting down", signal.Signals(signum).name)

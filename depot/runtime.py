@@ -144,7 +144,7 @@ class Runtime:
         scheduler.add_job(self.offline_sweep, "interval", seconds=sweep, id="offline_sweep",
                           max_instances=1, coalesce=True)
         # a periodic re-plan catches what no event announces (time passing, a vehicle drawing less than planned)
-        scheduler.add_job(self._queue_replan, "interval", args=["periodic"], id="replan",
+        scheduler.add_job(self._periodic_replan, "interval", id="replan",
                           seconds=max(5.0, self._real(REPLAN_EVERY_S)), max_instances=1, coalesce=True)
 
     def _real(self, clock_seconds: float) -> float:
@@ -181,6 +181,9 @@ class Runtime:
         detail = getattr(event, "detail", None) or {}
         if kind in REPLAN_EVENTS or (kind == "status" and detail.get("status") in REPLAN_STATUSES):
             self._queue_replan(f"{kind} {event.charger_id}")
+
+    async def _periodic_replan(self) -> None:
+        self._queue_replan("periodic")
 
     def _queue_replan(self, reason: str) -> None:
         self._replan_reasons.append(reason)
