@@ -432,7 +432,8 @@ class SimulatedCharger:
         if self.fault_rate > 0 and self.rng.random() < self.fault_rate:
             s.fault_at = now + timedelta(minutes=self.rng.uniform(15, 240))
         c.session = s
-        self._on_plug(c)
+        if not c.unavailable:  # an inoperative connector starts nothing until it is made operative
+            self._on_plug(c)
         self._sync_status(c)
         self._wake.set()
         return n
@@ -695,8 +696,12 @@ class SimulatedCharger:
             return "Rejected", "a max profile belongs on connector 0"
         if prof.purpose == Purpose.TX:
             s = self.connectors[connector_id].session if connector_id else None
-            if s is None or not s.tx_open or s.tx_id is None:
+            if s is None or not s.tx_open:
                 return "Rejected", "no transaction on the connector"
+            if s.tx_id is None and prof.transaction_id is not None:
+                s.tx_id = prof.transaction_id  # 1.6: the StartTransaction answer is still on its way to us
+            if s.tx_id is None:
+                return "Rejected", "the transaction has no id yet"
             if prof.transaction_id is not None and prof.transaction_id != s.tx_id:
                 return "Rejected", f"transaction {prof.transaction_id} is not the running one ({s.tx_id})"
             prof = replace(prof, transaction_id=s.tx_id)
@@ -758,7 +763,9 @@ class SimulatedCharger:
         for c in targets:
             self._advance(c, now)
             if operative:
-                c.unavailable = c.pending_unavailable = False
+                was, c.unavailable, c.pending_unavailable = c.unavailable, False, False
+                if was and c.session is not None and not c.session.tx_open and not c.session.stopped:
+                    self._on_plug(c)  # a vehicle waited on the inoperative connector: start its session now
             elif c.session is not None and c.session.tx_open:
                 c.pending_unavailable = True
                 scheduled = True
@@ -1680,6 +1687,10 @@ async def run_standalone(url: str, n_chargers: int, speed: float, fault_rate: fl
     print("charger ids (the server must know them, or run in commissioning mode):", file=out)
     for c in chargers:
         print(f"  {c.id}  {c.protocol.value:9s} {c.current_type.value} {c.max_kw:g} kW  bay {c.bay}", file=out)
+    print("vehicles and their id tags (unknown tags are refused unless the server accepts any tag):", file=out)
+    for v in vehicles:
+        print(f"  {v.id}  tag {v.id_tag}  {v.battery_kwh:g} kWh  charger {v.charger_id}  "
+              f"{v.arrival:%H:%M}–{v.departure:%H:%M} UTC", file=out)
     sim = SimulatedDepot(url, chargers, vehicles, clock=clock, fault_rate=fault_rate, seed=seed)
     await sim.start()
     loop = asyncio.get_running_loop()

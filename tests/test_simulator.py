@@ -612,6 +612,15 @@ def test_commands_availability_unlock_trigger_reset():
         sim.unplug("T-AC201")
         await sim.settle()
         assert csms.statuses("T-AC201")[-1] == "Unavailable"
+        events = len(csms.messages("T-AC201", "TransactionEvent"))
+        sim.plug_in("T-AC201", "V3")  # nothing starts on an inoperative connector …
+        await sim.settle()
+        assert sim.charger("T-AC201").status() == ConnectorStatus.UNAVAILABLE
+        assert len(csms.messages("T-AC201", "TransactionEvent")) == events
+        res = await csms.call("T-AC201", c201.ChangeAvailability(operational_status="Operative"))
+        await sim.settle()  # … until it is operative again
+        assert res.status == "Accepted" and sim.charger("T-AC201").status() == ConnectorStatus.CHARGING
+        assert csms.statuses("T-AC201")[-1] == "Occupied"
 
         sim.plug_in("T-AC16", "V1")
         await sim.settle()
