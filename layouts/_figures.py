@@ -74,10 +74,10 @@ def plan_timeline(problem: PlanningProblem, plan: Plan, *, badges: Mapping[str, 
         deps = [problem.vehicles[i] for i in order]
         fig.add_trace(go.Scatter(
             x=[min(v.departure, times[-1]) for v in deps], y=labels, mode="markers", name="departure",
-            marker={"symbol": "line-ns-open", "size": 12, "line": {"width": 2, "color": "#1f2933"}},
+            marker={"symbol": "line-ns-open", "size": 12, "color": "#1f2933", "line": {"width": 2, "color": "#1f2933"}},
             hovertemplate="%{y}: departs %{x|%H:%M} UTC<extra></extra>", showlegend=False,
         ), row=1, col=1)
-        fig.update_yaxes(autorange="reversed", type="category", tickfont={"size": 11}, row=1, col=1,
+        fig.update_yaxes(range=[n - 0.5, -0.5], type="category", tickfont={"size": 11}, row=1, col=1,
                          showgrid=False, fixedrange=True)
 
     total = plan.power_matrix().sum(axis=0) if plan.vehicles else np.zeros(problem.slots)
@@ -99,11 +99,12 @@ def plan_timeline(problem: PlanningProblem, plan: Plan, *, badges: Mapping[str, 
     top = max(float(limit.max(initial=0.0)), float(total.max(initial=0.0)), 1.0) * 1.12
     fig.update_yaxes(title_text="kW", range=[0, top], row=2, col=1, secondary_y=False, fixedrange=True)
     fig.update_yaxes(title_text="price", range=[0, max(float(prices.max(initial=0.0)), 0.01) * 1.6], row=2, col=1,
-                     secondary_y=True, showgrid=False, fixedrange=True, tickfont={"color": PRICE_COLOUR},
+                     secondary_y=True, showgrid=False, fixedrange=True, tickfont={"color": PRICE_COLOUR}, tickformat=".2f",
+                     nticks=4,
                      title_font={"color": PRICE_COLOUR})
-    fig.update_xaxes(range=[times[0], times[-1]], tickformat="%H:%M\n%a %d", row=2, col=1,
-                     title_text="time (UTC)")
-    fig.update_xaxes(range=[times[0], times[-1]], row=1, col=1, showticklabels=False)
+    shown = [times[0], _shown_until(problem, times, now)]
+    fig.update_xaxes(range=shown, tickformat="%H:%M\n%a %d", row=2, col=1)
+    fig.update_xaxes(range=shown, row=1, col=1, showticklabels=False)
 
     if now is not None and times[0] <= now <= times[-1]:
         fig.add_vline(x=now, line={"color": "#1f2933", "width": 1})
@@ -115,10 +116,11 @@ def plan_timeline(problem: PlanningProblem, plan: Plan, *, badges: Mapping[str, 
 
     fig.update_layout(
         height=MARGIN_PX + heat_px + TOTAL_PX + 40,
-        margin={"l": 10, "r": 10, "t": 36 if title else 24, "b": 10},
+        margin={"l": 10, "r": 10, "t": 36 if title else 24, "b": 44},
         title={"text": title, "x": 0.0, "font": {"size": 14}} if title else None,
         plot_bgcolor="#ffffff", paper_bgcolor="#ffffff",
-        legend={"orientation": "h", "x": 0.0, "y": -0.06 if n else -0.2, "yanchor": "top", "font": {"size": 11}},
+        legend={"orientation": "h", "x": 0.0, "y": 0.0, "yref": "container", "yanchor": "bottom",
+                "font": {"size": 11}},
         hovermode="closest", uirevision="planner",
     )
     if n:
@@ -129,6 +131,15 @@ def plan_timeline(problem: PlanningProblem, plan: Plan, *, badges: Mapping[str, 
         fig.update_layout(shapes=[{"type": "rect", "xref": "x2 domain", "yref": "y2 domain", "x0": 0, "x1": 1,
                                    "y0": 0, "y1": 1, "fillcolor": "#ffffff", "line": {"width": 0}, "layer": "below"}])
     return fig
+
+
+def _shown_until(problem: PlanningProblem, times: list[datetime], now: datetime | None) -> datetime:
+    """The x axis ends an hour after the last departure (the rest of the horizon is empty); zoom out for more."""
+    if not problem.vehicles:
+        return times[-1]
+    last = max(max(v.departure for v in problem.vehicles), now or times[0], times[0] + timedelta(hours=6))
+    end = last.replace(minute=0, second=0, microsecond=0) + timedelta(hours=2 if last.minute else 1)
+    return min(end, times[-1])
 
 
 def empty_figure(message: str) -> go.Figure:

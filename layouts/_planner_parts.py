@@ -71,13 +71,18 @@ def _line_column() -> dict:
     # the row number a validation message names ("line 3"): the grid is never sorted or filtered, so it is
     # also the row's position in rowData
     return {"headerName": "#", "colId": "line", "valueGetter": {"function": "params.node.rowIndex + 1"},
-            "width": 70, "editable": False, "checkboxSelection": True, "headerCheckboxSelection": True,
+            "width": 84, "minWidth": 84, "maxWidth": 84, "editable": False, "checkboxSelection": True, "headerCheckboxSelection": True,
             "pinned": "left", "cellClass": "text-muted"}
 
 
 def _vehicle_column(vehicle_ids: Sequence[str]) -> dict:
-    return {"field": "vehicle", "headerName": "Vehicle", "cellEditor": "agSelectCellEditor",
+    return {"field": "vehicle", "headerName": "Vehicle", "cellDataType": "text", "cellEditor": "agSelectCellEditor",
             "cellEditorParams": {"values": list(vehicle_ids)}, "minWidth": 130}
+
+
+def _text(field: str, header: str, tip: str, width: int) -> dict:
+    # "text": AG Grid would otherwise infer a date-only editor from "2026-11-22 05:30" and drop the time
+    return {"field": field, "headerName": header, "cellDataType": "text", "headerTooltip": tip, "minWidth": width}
 
 
 def _number(field: str, header: str, tip: str) -> dict:
@@ -88,9 +93,8 @@ def _number(field: str, header: str, tip: str) -> dict:
 def departures_grid(grid_id: str, rows: list[dict], vehicle_ids: Sequence[str]) -> dag.AgGrid:
     cols = [
         _line_column(), _vehicle_column(vehicle_ids),
-        {"field": "arrival", "headerName": "Expected arrival", "headerTooltip": f"blank: already in the depot; {_TIME_HINT}",
-         "minWidth": 160},
-        {"field": "departure", "headerName": "Departure", "headerTooltip": _TIME_HINT, "minWidth": 160},
+        _text("arrival", "Expected arrival", f"blank: already in the depot; {_TIME_HINT}", 160),
+        _text("departure", "Departure", _TIME_HINT, 160),
         _number("energy_kwh", "Energy kWh", "energy to add, or leave blank and give a target SoC"),
         _number("target_soc", "Target SoC %", "state of charge to reach, or leave blank and give energy"),
         _number("arrival_soc", "Arrival SoC %", "optional: expected SoC on arrival (for a target SoC)"),
@@ -103,10 +107,9 @@ def roster_grid(grid_id: str, rows: list[dict], vehicle_ids: Sequence[str]) -> d
     cols = [
         _line_column(), _vehicle_column(vehicle_ids),
         {"field": "weekday", "headerName": "Weekday", "cellEditor": "agSelectCellEditor",
-         "cellEditorParams": {"values": WEEKDAYS}, "headerTooltip": "the day the vehicle arrives", "minWidth": 110},
-        {"field": "arrival", "headerName": "Arrival", "headerTooltip": "HH:MM UTC", "minWidth": 100},
-        {"field": "departure", "headerName": "Departure",
-         "headerTooltip": "HH:MM UTC; the next day when not later than the arrival", "minWidth": 110},
+         "cellEditorParams": {"values": WEEKDAYS}, "cellDataType": "text", "headerTooltip": "the day the vehicle arrives", "minWidth": 110},
+        _text("arrival", "Arrival", "HH:MM UTC", 100),
+        _text("departure", "Departure", "HH:MM UTC; the next day when not later than the arrival", 110),
         _number("energy_kwh", "Energy kWh", "energy to add, or leave blank and give a target SoC"),
         _number("target_soc", "Target SoC %", "state of charge to reach, or leave blank and give energy"),
         _number("priority", "Priority", "1 = normal; higher is served first"),
@@ -123,8 +126,8 @@ def _grid(grid_id: str, rows: list[dict], cols: list[dict]) -> dag.AgGrid:
         dashGridOptions={"rowSelection": "multiple", "suppressRowClickSelection": True, "singleClickEdit": True,
                          "stopEditingWhenCellsLoseFocus": True, "rowHeight": 34, "headerHeight": 36,
                          "tooltipShowDelay": 300, "animateRows": False,
-                         "overlayNoRowsTemplate": "No rows: press “Add row” or upload a CSV."},
-        style={"height": "340px"},
+                         "localeText": {"noRowsToShow": "No rows: press Add row or upload a CSV"}},
+        style={"height": f"{min(420, max(190, 40 + 34 * (len(rows) + 2)))}px"},
     )
 
 
@@ -226,9 +229,10 @@ def plan_panel(view: PlanView | None, *, now: datetime, graph_id: str) -> html.D
         _version_line(view),
         html.Div([
             _kpi("Vehicles planned", f"{len(view.readiness)}", ""),
-            _kpi("Ready", f"{counts['ready']}", "", "success"),
-            _kpi("At risk", f"{counts['at risk']}", "little time to spare", "warning"),
-            _kpi("Will miss", f"{counts['will miss']}", f"{short:.0f} kWh short" if short else "", "danger"),
+            _kpi("Ready", f"{counts['ready']}", "", "success" if counts["ready"] else "muted"),
+            _kpi("At risk", f"{counts['at risk']}", "little time to spare", "warning" if counts["at risk"] else "muted"),
+            _kpi("Will miss", f"{counts['will miss']}", f"{short:.0f} kWh short" if short else "",
+                 "danger" if counts["will miss"] else "muted"),
             _kpi("Peak", f"{view.plan.peak_kw:.0f} kW",
                  f"limit {min(view.problem.site_limits(), default=0):.0f} kW"),
             _kpi("Energy", f"{view.plan.energy_kwh:.0f} kWh", f"cost {view.plan.energy_cost:.2f}"),
@@ -246,11 +250,11 @@ def plan_panel(view: PlanView | None, *, now: datetime, graph_id: str) -> html.D
     badges = {r.key: r.badge for r in view.readiness}
     title = "Planned power per vehicle and site total (UTC)" + (" — PREVIEW" if view.kind == "preview" else "")
     children.append(dbc.Row([
-        dbc.Col(readiness_table(view.readiness), lg=5, className="mb-3"),
+        dbc.Col(readiness_table(view.readiness, view.problem), xl=6, className="mb-3"),
         dbc.Col(dcc.Graph(id=graph_id, figure=plan_timeline(view.problem, view.plan, badges=badges, now=now,
                                                             title=title),
                           config={"displaylogo": False, "modeBarButtonsToRemove": ["lasso2d", "select2d"]}),
-                lg=7),
+                xl=6),
     ], className="mt-2"))
     tone = {"preview": "planner-preview border-warning", "saved": "border-success"}.get(view.kind, "")
     style = {"borderWidth": "3px", "borderStyle": "dashed"} if view.kind == "preview" else {}
@@ -285,12 +289,21 @@ def _kpi(label: str, value: str, sub: str, tone: str = "") -> html.Div:
                     className="border rounded bg-white px-3 py-1", style={"minWidth": "8.5rem"})
 
 
-def _explanation(expl: ShortfallExplanation) -> html.Div:
+def _explanation(expl: ShortfallExplanation, shown: int = 2) -> html.Div:
+    """The summary, the site's missing kW, the protected vehicles and the first vehicles' reasons in view;
+    the other per-vehicle lines folded."""
     first, *rest = expl.lines
-    items = [html.Li(line) for line in rest]
-    return html.Div([html.Strong("Why not everyone can be ready, and what would fix it: "), html.Span(first),
-                     html.Ul(items, className="mb-0 mt-1 small") if items else None],
-                    className="alert alert-warning py-2 mb-2 planner-explanation")
+    per_vehicle = {s.text for s in expl.vehicles}
+    site = [line for line in rest if line not in per_vehicle and not line.startswith("… and")]
+    vehicles = [line for line in rest if line not in site]
+    folded = vehicles[shown:]
+    return html.Div([
+        html.Strong("Why not everyone can be ready, and what would fix it: "), html.Span(first),
+        html.Ul([html.Li(line) for line in site + vehicles[:shown]], className="mb-0 mt-1"),
+        html.Details([html.Summary(f"{len(folded)} more line{'s' if len(folded) != 1 else ''} per vehicle",
+                                   className="small mt-1"),
+                      html.Ul([html.Li(line) for line in folded], className="mb-0 small")]) if folded else None,
+    ], className="alert alert-warning py-2 mb-2 planner-explanation")
 
 
 def _changes(changes: Iterable[tuple[str, str | None, str | None]]) -> html.Div:
@@ -299,24 +312,31 @@ def _changes(changes: Iterable[tuple[str, str | None, str | None]]) -> html.Div:
                     className="alert alert-info py-2 mb-2 planner-changes")
 
 
-def readiness_table(readiness: Sequence[Readiness]) -> html.Div:
+def readiness_table(readiness: Sequence[Readiness], problem: PlanningProblem | None = None) -> html.Div:
+    """One row per vehicle, the ones that will miss first; notes (assumptions) as a tooltip marked *."""
+    arrivals = {n.id: n.arrival for n in problem.vehicles} if problem is not None else {}
     rows = sorted(readiness, key=lambda r: (BADGE_ORDER.get(r.badge, 3), r.departure, r.key))
-    head = html.Thead(html.Tr([html.Th(h) for h in
-                               ("Vehicle", "Where", "Departs", "Need", "Planned", "SoC at dep.", "Forecast")]))
+    head = html.Thead(html.Tr([html.Th("Vehicle"), html.Th("Charger"), html.Th("Departs"),
+                               html.Th("kWh planned / need", className="text-end"),
+                               html.Th("SoC at dep.", className="text-end"), html.Th("Forecast")]))
     body = []
     for r in rows:
-        where = r.charger_id or "expected"
+        arrival = arrivals.get(r.key)
+        where = r.charger_id or (f"due {arrival:%H:%M}" if arrival else "expected")
         soc = "—" if r.soc_at_departure is None else f"{r.soc_at_departure:.0f} %"
-        title = "\n".join(r.notes) if r.notes else None
         body.append(html.Tr([
-            html.Td([r.key, html.Span(" ⓘ", className="text-muted") if r.notes else None], title=title),
+            html.Td([r.key, html.Span("*", className="text-muted") if r.notes else None],
+                    title="\n".join(r.notes) if r.notes else None),
             html.Td(where, className="text-muted"), html.Td(f"{r.departure:%a %H:%M}"),
-            html.Td(f"{r.need_kwh:.0f} kWh", className="text-end"),
-            html.Td(f"{r.planned_kwh:.0f} kWh", className="text-end"), html.Td(soc, className="text-end"),
-            html.Td(badge(r)),
+            html.Td(f"{r.planned_kwh:.0f} / {r.need_kwh:.0f}", className="text-end"),
+            html.Td(soc, className="text-end"), html.Td(badge(r)),
         ], **{"data-vehicle": r.key}))
-    table = html.Table([head, html.Tbody(body)], className="table table-sm table-hover align-middle mb-0 small")
-    return html.Div(table, style={"maxHeight": "760px", "overflowY": "auto"}, className="bg-white border rounded")
+    table = html.Table([head, html.Tbody(body)],
+                       className="table table-sm table-hover align-middle mb-0 small text-nowrap")
+    foot = html.Div("* an assumption was made: hover the vehicle to see it.", className="small text-muted px-2 py-1") \
+        if any(r.notes for r in readiness) else None
+    return html.Div([html.Div(table, style={"maxHeight": "760px", "overflow": "auto"}), foot],
+                    className="bg-white border rounded")
 
 
 def remaining_soc(r: Readiness, vp: VehiclePlan | None, problem: PlanningProblem, battery_kwh: float | None,

@@ -15,6 +15,7 @@ from dataclasses import replace
 from datetime import datetime
 
 import dash
+import dash_bootstrap_components as dbc
 from dash import Input, Output, State, callback, dcc, html, no_update
 from dash.exceptions import PreventUpdate
 
@@ -186,7 +187,7 @@ def _no_vehicles() -> html.Div:
                "one command per vehicle (the tag is the RFID card or id token the vehicle charges with):"),
         command("depot vehicles add BUS-01 --battery-kwh 300 --name \"Bus 1\" --tag 04A1B2C3"),
         html.P("Then reload this page.", className="mb-0"),
-        icon="🚌",
+        icon="⚡",
     )
 
 
@@ -231,7 +232,7 @@ def layout(**_):
         html.Div(id=MSG),
         parts.departures_grid(GRID, [parts.departure_row(d) for d in one_offs], ids),
         html.Div(shift_note(svc), id=SHIFT_NOTE),
-    ], className="pt-3")
+    ], className="pt-2")
     roster_tab = html.Div([
         html.P(["Recurring weekly departures: the vehicle arrives on the weekday at the arrival time (UTC) and "
                 "leaves at the departure time, the next day when that is not later than the arrival. ",
@@ -246,10 +247,10 @@ def layout(**_):
         html.Div([html.H2("Planner", className="mb-0 me-3"),
                   html.Span("Who charges when, and will every vehicle be ready? All times UTC.", className="text-muted")],
                  className="d-flex align-items-baseline flex-wrap mb-2"),
-        html.Div(dcc.Tabs([
-            dcc.Tab(one_off_tab, label="This shift (one-off)", value="one-off"),
-            dcc.Tab(roster_tab, label="Weekly roster", value="roster"),
-        ], value="one-off", id="planner-tabs"), className="card card-body mb-3"),
+        html.Div(dbc.Tabs([
+            dbc.Tab(one_off_tab, label="This shift (one-off)", tab_id="one-off"),
+            dbc.Tab(roster_tab, label="Weekly roster", tab_id="roster"),
+        ], active_tab="one-off", id="planner-tabs"), className="card card-body mb-3"),
         html.Div([html.H4("Plan", className="mb-0 me-3"),
                   _button("Show active plan", SHOW_ACTIVE, "outline-secondary")],
                  className="d-flex align-items-center mb-2"),
