@@ -7,7 +7,7 @@ skips this file (its name starts with "_").
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from uuid import uuid4
 
@@ -20,9 +20,7 @@ from depot.planner import (
     Plan,
     PlanningProblem,
     ShortfallExplanation,
-    VehicleNeed,
     VehiclePlan,
-    plan_from_power,
 )
 from depot.problem import Readiness
 from depot.store import PlanRecord
@@ -181,32 +179,8 @@ class PlanView:
     record: PlanRecord | None = None
     changes: tuple[tuple[str, str | None, str | None], ...] = ()  # (vehicle, badge in active plan, badge here)
     note: str = ""
-
-
-def problem_from_json(d: Mapping) -> PlanningProblem:
-    """The problem of a stored plan (shared/planning-format.md). TODO: use depot.planning_io once it has a reader."""
-    def when(s):
-        return None if s in (None, "") else datetime.fromisoformat(s)
-
-    vehicles = tuple(VehicleNeed(v["id"], when(v["departure"]), float(v["energy_kwh"]), float(v["max_kw"]),
-                                 float(v.get("min_kw", 0.0)), int(v.get("priority", 1)), when(v.get("arrival")),
-                                 v.get("phases"), v.get("volts"))
-                     for v in d.get("vehicles", ()))
-    limit, price = d["site_limit_kw"], d.get("price_per_kwh", 0.0)
-    return PlanningProblem(start=when(d["start"]), vehicles=vehicles,
-                           site_limit_kw=tuple(limit) if isinstance(limit, list) else float(limit),
-                           price_per_kwh=tuple(price) if isinstance(price, list) else float(price),
-                           slot_minutes=float(d.get("slot_minutes", 15)), slots=int(d.get("slots", 96)),
-                           demand_charge_per_kw=d.get("demand_charge_per_kw"))
-
-
-def plan_from_json(problem: PlanningProblem, d: Mapping) -> Plan:
-    """The stored plan's powers, figures recomputed from them (they are what the chargers were told)."""
-    powers = {v["id"]: v.get("power_kw", []) for v in d.get("vehicles", ())}
-    rows = [(list(powers.get(v.id, ())) + [0.0] * problem.slots)[:problem.slots] for v in problem.vehicles]
-    return plan_from_power(problem, rows, solve_seconds=float(d.get("solve_seconds", 0.0)),
-                           method=str(d.get("method", "stored")),
-                           solver_status="optimal" if d.get("status") == "optimal" else "feasible")
+    targets: Mapping[str, float] = field(default_factory=dict)  # target SoC % per vehicle, where one was given
+    unplanned: tuple[str, ...] = ()  # vehicles with a departure this shift that the plan does not include
 
 
 def badge(r: Readiness) -> html.Span:
@@ -245,12 +219,17 @@ def plan_panel(view: PlanView | None, *, now: datetime, graph_id: str) -> html.D
         children.append(_explanation(view.explanation))
     if view.changes:
         children.append(_changes(view.changes))
+    if view.unplanned:
+        children.append(notice(
+            f"Not in the plan: {', '.join(view.unplanned)}. A departure is entered, but the vehicle is not plugged "
+            "in and no expected arrival is given (or it arrives after the plan's 24 h). Give its expected arrival "
+            "to reserve energy for it.", "secondary"))
     if not view.readiness:
         children.append(html.P("No vehicle is plugged in or expected in the coming shift.", className="text-muted"))
     badges = {r.key: r.badge for r in view.readiness}
     title = "Planned power per vehicle and site total (UTC)" + (" — PREVIEW" if view.kind == "preview" else "")
     children.append(dbc.Row([
-        dbc.Col(readiness_table(view.readiness, view.problem), xl=6, className="mb-3"),
+        dbc.Col(readiness_table(view.readiness, view.problem, view.targets), xl=6, className="mb-3"),
         dbc.Col(dcc.Graph(id=graph_id, figure=plan_timeline(view.problem, view.plan, badges=badges, now=now,
                                                             title=title),
                           config={"displaylogo": False, "modeBarButtonsToRemove": ["lasso2d", "select2d"]}),
@@ -276,6 +255,10 @@ def _version_line(view: PlanView) -> html.Div:
         head = [html.Span(f"Active plan #{rec.id}" if rec else "Active plan", className="badge text-bg-primary fs-6 me-2"),
                 html.Span(f"made {rec.created_at:%Y-%m-%d %H:%M} UTC · reason: {rec.reason}" if rec else "")]
     parts = [*head, html.Span(f" · status: {STATUS_TEXT.get(status, status)}", className="text-muted")]
+    if view.kind != "active":
+        rec = view.record
+        parts.append(html.Div(f"In force now: plan #{rec.id}, made {rec.created_at:%Y-%m-%d %H:%M} UTC ({rec.reason})."
+                              if rec else "No plan is in force yet.", className="small text-muted"))
     if view.note:
         parts += [html.Div(view.note, className="small text-muted")]
     return html.Div(parts, className="planner-version", **{"data-kind": view.kind})
@@ -312,7 +295,8 @@ def _changes(changes: Iterable[tuple[str, str | None, str | None]]) -> html.Div:
                     className="alert alert-info py-2 mb-2 planner-changes")
 
 
-def readiness_table(readiness: Sequence[Readiness], problem: PlanningProblem | None = None) -> html.Div:
+def readiness_table(readiness: Sequence[Readiness], problem: PlanningProblem | None = None,
+                    targets: Mapping[str, float] | None = None) -> html.Div:
     """One row per vehicle, the ones that will miss first; notes (assumptions) as a tooltip marked *."""
     arrivals = {n.id: n.arrival for n in problem.vehicles} if problem is not None else {}
     rows = sorted(readiness, key=lambda r: (BADGE_ORDER.get(r.badge, 3), r.departure, r.key))
@@ -324,6 +308,9 @@ def readiness_table(readiness: Sequence[Readiness], problem: PlanningProblem | N
         arrival = arrivals.get(r.key)
         where = r.charger_id or (f"due {arrival:%H:%M}" if arrival else "expected")
         soc = "—" if r.soc_at_departure is None else f"{r.soc_at_departure:.0f} %"
+        target = (targets or {}).get(r.key)
+        if r.soc_at_departure is not None and target is not None and r.soc_at_departure < target - 0.5:
+            soc = f"{r.soc_at_departure:.0f} % of {target:g} %"
         body.append(html.Tr([
             html.Td([r.key, html.Span("*", className="text-muted") if r.notes else None],
                     title="\n".join(r.notes) if r.notes else None),

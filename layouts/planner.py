@@ -30,7 +30,8 @@ from depot.departures import (
     validate_departures,
     validate_roster,
 )
-from depot.planner import SHORTFALL_TOLERANCE_KWH, explain_shortfall
+from depot.planner import SHORTFALL_TOLERANCE_KWH, explain_shortfall, plan_from_power
+from depot.planning_io import parse_problem, plan_from_json
 from depot.problem import (
     DEFAULT_DEPARTURE,
     DEFAULT_TARGET_SOC,
@@ -39,7 +40,7 @@ from depot.problem import (
     default_departure,
 )
 from depot.problem import readiness as plan_readiness
-from depot.replan import HORIZON, Replanner, snapshot
+from depot.replan import HORIZON, PlanOutcome, snapshot, solve
 from depot.web import Services, services
 from layouts import _planner_parts as parts
 from layouts._components import command, empty_state, error_message
@@ -97,14 +98,19 @@ def save_roster(svc: Services, rows: list[dict]):
 def forecast(svc: Services, departures: list[Departure], kind: str, note: str = "") -> parts.PlanView:
     """Plan the depot with these one-offs (saving nothing); a preview also lists badge changes."""
     now = svc.clock()
-    outcome = Replanner(svc.store, svc.settings, clock=lambda: now).preview(departures)
+    snap = snapshot(svc.store, svc.settings, now, departures)  # what Replanner.preview plans
+    problem, _ = build_problem(snap, now=now)
+    if problem.vehicles:
+        outcome = solve(snap, now)
+    else:  # nobody plugged in or expected: nothing to ask the solver
+        outcome = PlanOutcome(problem, plan_from_power(problem, []), (), (), None)
+    active = active_view(svc, now, explain=False)
     changes: tuple = ()
-    if kind == "preview":
-        active = active_view(svc, now, explain=False)
-        if active is not None:
-            changes = badge_changes({r.key: r.badge for r in active.readiness}, outcome.readiness)
+    if kind == "preview" and active is not None:
+        changes = badge_changes({r.key: r.badge for r in active.readiness}, outcome.readiness)
     return parts.PlanView(kind, outcome.problem, outcome.plan, outcome.readiness, outcome.explanation, now,
-                          changes=changes, note=note)
+                          record=active.record if active else None, changes=changes, note=note,
+                          targets=_targets(snap), unplanned=_unplanned(snap, outcome.readiness))
 
 
 def active_view(svc: Services, now: datetime, *, explain: bool = True) -> parts.PlanView | None:
@@ -112,9 +118,10 @@ def active_view(svc: Services, now: datetime, *, explain: bool = True) -> parts.
     record = svc.store.active_plan()
     if record is None:
         return None
-    problem = parts.problem_from_json(record.problem)
-    result = parts.plan_from_json(problem, record.plan)
-    _, live = build_problem(snapshot(svc.store, svc.settings, now), now=now)
+    problem = parse_problem(record.problem)
+    result = plan_from_json(record.plan)
+    snap = snapshot(svc.store, svc.settings, now)
+    _, live = build_problem(snap, now=now)
     live_by_key = {p.key: p for p in live}
     planned = []
     for need in problem.vehicles:  # the stored plan's needs and departures, with what is known about the vehicle now
@@ -128,7 +135,17 @@ def active_view(svc: Services, now: datetime, *, explain: bool = True) -> parts.
         for r in plan_readiness(planned, problem, result))
     explanation = (explain_shortfall(problem, result, time_limit_s=2.0)
                    if explain and result.shortfall_kwh > SHORTFALL_TOLERANCE_KWH else None)
-    return parts.PlanView("active", problem, result, ready, explanation, record.created_at, record=record)
+    return parts.PlanView("active", problem, result, ready, explanation, record.created_at, record=record,
+                          targets=_targets(snap), unplanned=_unplanned(snap, ready))
+
+
+def _unplanned(snap, readiness) -> tuple[str, ...]:
+    return tuple(sorted({d.vehicle_id for d in snap.departures} - {r.key for r in readiness}))
+
+
+def _targets(snap) -> dict[str, float]:
+    """Target SoC per vehicle in the coming shift (to say "at 67 % instead of 90 %")."""
+    return {d.vehicle_id: d.target_soc for d in snap.departures if d.target_soc is not None}
 
 
 def badge_changes(before: dict[str, str], after) -> tuple[tuple[str, str | None, str | None], ...]:
@@ -168,7 +185,7 @@ def _panel(svc: Services, make, kind_hint: str) -> tuple:
         log.exception("planner: could not compute the %s plan", kind_hint)
         return error_message("Could not compute the plan", str(exc) or type(exc).__name__,
                              "Nothing about the saved departures changed because of this."), no_update
-    record = svc.store.active_plan() if view is None or view.kind != "active" else view.record
+    record = view.record if view is not None else None
     data = {"kind": view.kind if view else "none", "plan_id": record.id if record else None}
     return parts.plan_panel(view, now=now, graph_id=GRAPH), data
 

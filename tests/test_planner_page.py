@@ -9,11 +9,11 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from dash.exceptions import PreventUpdate
 
-from depot.departures import Departure, RosterEntry
+from depot.departures import Departure
 from depot.model import Charger, ConnectorStatus, CurrentType, MeterSample, Protocol, Vehicle
 from depot.planner import PlanningProblem, VehicleNeed, plan, plan_from_power
+from depot.replan import Replanner
 from depot.web import Services
-from layouts import _planner_parts as parts
 from layouts import planner as page
 from layouts._figures import empty_figure, plan_timeline
 from tests.conftest import NOW
@@ -75,23 +75,6 @@ def badges(node) -> dict[str, str]:
             if isinstance(n, dict) and "data-badge" in n["props"]}
 
 
-def stored_plan_json(problem: PlanningProblem, result) -> tuple[dict, dict]:
-    """A plan record's JSON as shared/planning-format.md describes it."""
-    prob = {"start": problem.start.isoformat(), "slot_minutes": problem.slot_minutes, "slots": problem.slots,
-            "site_limit_kw": list(problem.site_limit_kw) if isinstance(problem.site_limit_kw, tuple)
-            else problem.site_limit_kw,
-            "price_per_kwh": list(problem.price_per_kwh) if isinstance(problem.price_per_kwh, tuple)
-            else problem.price_per_kwh,
-            "vehicles": [{"id": v.id, "arrival": v.arrival.isoformat() if v.arrival else None,
-                          "departure": v.departure.isoformat(), "energy_kwh": v.energy_kwh, "max_kw": v.max_kw,
-                          "min_kw": v.min_kw, "priority": v.priority} for v in problem.vehicles]}
-    out = {"status": result.status.value, "solve_seconds": result.solve_seconds, "energy_kwh": result.energy_kwh,
-           "shortfall_kwh": result.shortfall_kwh, "energy_cost": result.energy_cost, "peak_kw": result.peak_kw,
-           "vehicles": [{"id": v.id, "power_kw": list(v.power_kw), "energy_kwh": v.energy_kwh,
-                         "shortfall_kwh": v.shortfall_kwh, "ready": v.ready} for v in result.vehicles]}
-    return prob, out
-
-
 @pytest.fixture
 def ctx(configured_app):
     with configured_app.server.test_request_context():
@@ -138,17 +121,6 @@ def test_timeline_grows_with_the_fleet_and_copes_with_no_vehicles():
     assert [t.name for t in empty.data] == ["planned total (kW)", "site limit (kW)", "price per kWh"]
     assert any("No vehicles" in a.text for a in empty.layout.annotations)
     assert empty_figure("nothing").layout.annotations[0].text == "nothing"
-
-
-def test_stored_plan_json_reads_back_to_the_same_plan():
-    problem = small_problem(3)
-    result = plan(problem, time_limit_s=5)
-    prob_json, plan_json = stored_plan_json(problem, result)
-    again = parts.problem_from_json(prob_json)
-    assert again.vehicles == problem.vehicles and again.start == problem.start
-    back = parts.plan_from_json(again, plan_json)
-    assert [v.power_kw for v in back.vehicles] == [v.power_kw for v in result.vehicles]
-    assert back.shortfall_kwh == pytest.approx(result.shortfall_kwh)
 
 
 # ---------------------------------------------------------------- the page
@@ -250,6 +222,7 @@ def test_preview_shows_badges_and_saves_nothing(ctx, store):
     assert badges(panel) == {"BUS-01": "will miss"}
     assert "PREVIEW" in text(panel) and view["kind"] == "preview"
     assert "Why not everyone can be ready" in text(panel)
+    assert "60 % of 90 %" in text(panel) and "No plan is in force yet" in text(panel)
     assert store.departures() == [] and store.active_plan() is None
     _, later, _ = page.on_preview(1, [row("BUS-01", NOW + timedelta(hours=6))])
     assert badges(later) == {"BUS-01": "ready"}
@@ -260,10 +233,7 @@ def test_preview_shows_badges_and_saves_nothing(ctx, store):
 def test_active_plan_is_shown_with_its_version_and_a_preview_lists_badge_changes(ctx, store):
     seed(store)
     store.replace_departures([Departure("BUS-01", NOW + timedelta(hours=1), target_soc=90.0)], now=NOW)
-    outcome = page.Replanner(store, page.services().settings, clock=lambda: NOW).preview(store.departures(after=NOW))
-    prob_json, plan_json = stored_plan_json(outcome.problem, outcome.plan)
-    record = store.save_plan(created_at=NOW, reason="departures edited", status=outcome.plan.status.value,
-                             problem=prob_json, plan=plan_json)
+    record = Replanner(store, page.services().settings, clock=lambda: NOW).replan("departures edited").record
     layout = page.layout()
     out = text(layout)
     assert f"Active plan #{record.id}" in out and "reason: departures edited" in out and "partial" in out
@@ -279,25 +249,31 @@ def test_active_plan_is_shown_with_its_version_and_a_preview_lists_badge_changes
     assert view == {"kind": "active", "plan_id": record.id} and badges(panel) == {"BUS-01": "will miss"}
 
 
-def test_save_asks_the_runtime_to_replan(configured_app, store, settings):
+def test_save_asks_the_runtime_to_replan_and_the_page_then_shows_the_new_active_plan(configured_app, store,
+                                                                                     settings):
     seed(store)
     asked = []
 
-    class FakeRuntime:
+    class Runtime:  # replans at once, as the real runtime does a moment later on its loop
         def request_replan(self, reason):
             asked.append(reason)
+            Replanner(store, settings, clock=lambda: NOW).replan(reason)
 
-    configured_app.server.extensions["depot"] = Services(settings, store, lambda: NOW, FakeRuntime())
+    configured_app.server.extensions["depot"] = Services(settings, store, lambda: NOW, Runtime())
     with configured_app.server.test_request_context():
-        page.on_save(1, [row("BUS-01")])
+        msg, panel, _, view, _ = page.on_save(1, [row("BUS-01")])
+        assert "re-plan was requested" in text(panel) and view["kind"] == "saved"
+        record = store.active_plan()
+        assert record.reason == "departures edited" and view["plan_id"] == record.id
         page.on_upload(upload("vehicle,departure,energy_kwh\nBUS-02,2026-11-22 05:00,40\n"), "a.csv")
-        page.on_roster_save(1, [parts.roster_row(RosterEntry("BUS-01", 5, *_times("17:00", "05:30"), None, 90.0))])
+        newer = store.active_plan()
+        panel, view = page.on_tick(1, view)  # the plan made after the save replaces the forecast
+        assert view == {"kind": "active", "plan_id": newer.id}
+        assert f"Active plan #{newer.id}" in text(panel) and badges(panel) == {"BUS-01": "ready"}
+        assert "Not in the plan: BUS-02" in text(panel)  # a departure, but not plugged in and no arrival given
+        roster = [{"vehicle": "BUS-01", "weekday": "Sat", "arrival": "17:00", "departure": "05:30", "target_soc": 90}]
+        page.on_roster_save(1, roster)
     assert asked == ["departures edited", "departures imported", "roster edited"]
-
-
-def _times(a: str, b: str):
-    from datetime import time
-    return time.fromisoformat(a), time.fromisoformat(b)
 
 
 def test_roster_save_and_one_off_override_note(ctx, store):
@@ -339,7 +315,23 @@ def test_a_failing_solver_is_a_message_not_a_traceback(ctx, store, monkeypatch):
     def boom(*_a, **_k):
         raise RuntimeError("solver exploded")
 
-    monkeypatch.setattr(page.Replanner, "preview", boom)
+    monkeypatch.setattr(page, "solve", boom)
     msg, panel, view = page.on_preview(1, [row("BUS-01")])
     assert "Could not compute the plan" in text(panel) and "solver exploded" in text(panel)
     assert view is page.no_update
+
+
+def test_preview_with_nobody_to_plan_is_an_empty_plan_not_an_error(ctx, store):
+    seed(store, plugged=0)
+    msg, panel, view = page.on_preview(1, [])
+    assert "No vehicle is plugged in or expected" in text(panel) and view["kind"] == "preview"
+    assert badges(panel) == {}
+
+
+def test_a_full_site_says_how_many_kw_would_fix_it_and_whom_priorities_protected(ctx, store):
+    seed(store, vehicles=6, plugged=6, grid_kw=150.0)
+    rows = [row(f"BUS-{i:02d}", NOW + timedelta(hours=6), priority=2 if i == 1 else 1) for i in range(1, 7)]
+    _, panel, _ = page.on_preview(1, rows)
+    out = text(panel)
+    assert "kW more between" in out and "Priorities protected BUS-01" in out
+    assert badges(panel)["BUS-01"] == "ready" and "will miss" in badges(panel).values()
