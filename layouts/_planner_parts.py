@@ -24,6 +24,7 @@ from depot.planner import (
 )
 from depot.problem import Readiness
 from depot.store import PlanRecord
+from layouts._components import command, empty_state
 from layouts._figures import plan_timeline
 
 BADGE_CLASS = {"ready": "text-bg-success", "at risk": "text-bg-warning", "will miss": "text-bg-danger"}
@@ -31,6 +32,34 @@ BADGE_ORDER = {"will miss": 0, "at risk": 1, "ready": 2}
 STATUS_TEXT = {"optimal": "optimal: every vehicle gets its energy",
                "feasible": "feasible: the solver stopped at its time limit; every vehicle gets its energy",
                "partial": "partial: not every vehicle can be ready"}
+
+# ---------------------------------------------------------------- page furniture
+
+ONE_OFF_INTRO = html.P([
+    "Departures for the coming shift (the next 24 h). Times are ", html.Strong("UTC"),
+    " (e.g. 2026-11-22 05:30). Give ", html.Strong("either"), " the energy to add (kWh) ", html.Strong("or"),
+    " a target SoC (%). Leave the arrival blank for a vehicle already in the depot."], className="small mb-2")
+ROSTER_INTRO = html.P([
+    "Recurring weekly departures: the vehicle arrives on the weekday at the arrival time (UTC) and leaves at the "
+    "departure time, the next day when that is not later than the arrival. ",
+    html.Strong("A one-off row for the same vehicle overrides its roster entry for that shift.")],
+    className="small mb-2")
+
+
+def button(label: str, ident: str, colour: str = "secondary", **kw) -> html.Button:
+    return html.Button(label, id=ident, n_clicks=0, className=f"btn btn-{colour} btn-sm", **kw)
+
+
+def no_vehicles() -> html.Div:
+    return empty_state(
+        "No vehicles known yet",
+        html.P("The planner plans the vehicles the depot knows. Add them from a shell on the depot server, "
+               "one command per vehicle (the tag is the RFID card or id token the vehicle charges with):"),
+        command("depot vehicles add BUS-01 --battery-kwh 300 --name \"Bus 1\" --tag 04A1B2C3"),
+        html.P("Then reload this page.", className="mb-0"),
+        icon="⚡",
+    )
+
 
 # ---------------------------------------------------------------- grids
 

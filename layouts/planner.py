@@ -43,7 +43,7 @@ from depot.problem import readiness as plan_readiness
 from depot.replan import HORIZON, PlanOutcome, snapshot, solve
 from depot.web import Services, services
 from layouts import _planner_parts as parts
-from layouts._components import command, empty_state, error_message
+from layouts._components import error_message
 
 dash.register_page(__name__, path="/planner", name="Planner", title="Planner · Depot")
 log = logging.getLogger(__name__)
@@ -197,26 +197,11 @@ def _saved_note(svc: Services) -> str:
     return "A re-plan was requested; the active plan below replaces this forecast when it is ready."
 
 
-def _no_vehicles() -> html.Div:
-    return empty_state(
-        "No vehicles known yet",
-        html.P("The planner plans the vehicles the depot knows. Add them from a shell on the depot server, "
-               "one command per vehicle (the tag is the RFID card or id token the vehicle charges with):"),
-        command("depot vehicles add BUS-01 --battery-kwh 300 --name \"Bus 1\" --tag 04A1B2C3"),
-        html.P("Then reload this page.", className="mb-0"),
-        icon="⚡",
-    )
-
-
-def _button(label: str, ident: str, colour: str = "secondary", **kw) -> html.Button:
-    return html.Button(label, id=ident, n_clicks=0, className=f"btn btn-{colour} btn-sm", **kw)
-
-
 def layout(**_):
     svc = services()
     vehicles = svc.store.list_vehicles()
     if not vehicles:
-        return html.Div([html.H2("Planner"), _no_vehicles()], id="planner-page")
+        return html.Div([html.H2("Planner"), parts.no_vehicles()], id="planner-page")
     now = svc.clock()
     ids = [v.id for v in vehicles]
     one_offs = svc.store.departures(after=now)
@@ -229,21 +214,18 @@ def layout(**_):
             f"{DEFAULT_DEPARTURE:%H:%M} UTC and charge to {DEFAULT_TARGET_SOC:g} %. Add rows below, upload a CSV "
             "(start from the template), or fill in the weekly roster.", "info")
     one_off_tab = html.Div([
-        html.P(["Departures for the coming shift (the next 24 h). Times are ", html.Strong("UTC"),
-                " (e.g. 2026-11-22 05:30). Give ", html.Strong("either"), " the energy to add (kWh) ",
-                html.Strong("or"), " a target SoC (%). Leave the arrival blank for a vehicle already in the depot."],
-               className="small mb-2"),
+        parts.ONE_OFF_INTRO,
         empty_hint,
         html.Div([
-            _button("Add row", ADD), _button("Delete selected", DELETE),
+            parts.button("Add row", ADD), parts.button("Delete selected", DELETE),
             html.Span(className="vr mx-1"),
-            _button("Preview", PREVIEW, "outline-primary", title="plan the table as it is, without saving"),
-            _button("Save", SAVE, "primary", title="validate the whole table, save it, and re-plan"),
+            parts.button("Preview", PREVIEW, "outline-primary", title="plan the table as it is, without saving"),
+            parts.button("Save", SAVE, "primary", title="validate the whole table, save it, and re-plan"),
             html.Span(className="vr mx-1"),
-            dcc.Upload(_button("Upload CSV", "planner-upload-btn", "outline-secondary"), id=UPLOAD, accept=".csv,text/csv",
+            dcc.Upload(parts.button("Upload CSV", "planner-upload-btn", "outline-secondary"), id=UPLOAD, accept=".csv,text/csv",
                        multiple=False),
-            _button("Download CSV", EXPORT, "outline-secondary", title="the saved departures"),
-            _button("CSV template", TEMPLATE, "link", title="an example file to fill in"),
+            parts.button("Download CSV", EXPORT, "outline-secondary", title="the saved departures"),
+            parts.button("CSV template", TEMPLATE, "link", title="an example file to fill in"),
             dcc.Download(id=EXPORT_DL), dcc.Download(id=TEMPLATE_DL),
         ], className="d-flex flex-wrap gap-2 align-items-center mb-2"),
         html.Div(id=MSG),
@@ -251,12 +233,9 @@ def layout(**_):
         html.Div(shift_note(svc), id=SHIFT_NOTE),
     ], className="pt-2")
     roster_tab = html.Div([
-        html.P(["Recurring weekly departures: the vehicle arrives on the weekday at the arrival time (UTC) and "
-                "leaves at the departure time, the next day when that is not later than the arrival. ",
-                html.Strong("A one-off row for the same vehicle overrides its roster entry for that shift.")],
-               className="small mb-2"),
-        html.Div([_button("Add row", ROSTER_ADD), _button("Delete selected", ROSTER_DELETE),
-                  _button("Save roster", ROSTER_SAVE, "primary")], className="d-flex gap-2 mb-2"),
+        parts.ROSTER_INTRO,
+        html.Div([parts.button("Add row", ROSTER_ADD), parts.button("Delete selected", ROSTER_DELETE),
+                  parts.button("Save roster", ROSTER_SAVE, "primary")], className="d-flex gap-2 mb-2"),
         html.Div(id=ROSTER_MSG),
         parts.roster_grid(ROSTER, [parts.roster_row(e) for e in roster], ids),
     ], className="pt-3")
@@ -269,7 +248,7 @@ def layout(**_):
             dbc.Tab(roster_tab, label="Weekly roster", tab_id="roster"),
         ], active_tab="one-off", id="planner-tabs"), className="card card-body mb-3"),
         html.Div([html.H4("Plan", className="mb-0 me-3"),
-                  _button("Show active plan", SHOW_ACTIVE, "outline-secondary")],
+                  parts.button("Show active plan", SHOW_ACTIVE, "outline-secondary")],
                  className="d-flex align-items-center mb-2"),
         dcc.Loading(html.Div(panel, id=PLAN), type="circle", delay_show=250, target_components={PLAN: "children"},
                     overlay_style={"visibility": "visible", "opacity": 0.45}),
