@@ -38,7 +38,8 @@ READY_TOLERANCE_KWH = 0.5
 """A vehicle is ready when its shortfall is at most this (planning-format.md)."""
 
 SHORTFALL_TOLERANCE_KWH = 0.01
-"""Shortfall above this makes a plan ``partial``; below it is numerical noise."""
+"""Shortfall above this (or above one whole-amp step for one slot, see ``fully_served``) makes a plan
+``partial``; below it is numerical noise."""
 
 MIP_MAX_VARIABLES = 1200
 """Problems with at most this many window variables are also solved exactly as a MIP."""
@@ -54,6 +55,14 @@ _EPS = 1e-6
 def is_ready(shortfall_kwh: float) -> bool:
     """Ready means short by at most READY_TOLERANCE_KWH (with a hair of float slack)."""
     return shortfall_kwh <= READY_TOLERANCE_KWH + 1e-6
+
+
+def fully_served(vehicle: VehicleNeed, shortfall_kwh: float, slot_hours: float) -> bool:
+    """True when the shortfall is noise or smaller than one whole-amp step for one slot: an AC
+    vehicle's energy moves in steps of phases × volts × slot, so its need can rarely be hit exactly
+    (a 3-phase vehicle on 15-minute slots: 0.17 kWh). Such a plan is not ``partial``."""
+    step = vehicle.step_kw or 0.0
+    return shortfall_kwh <= max(SHORTFALL_TOLERANCE_KWH, step * slot_hours + 1e-9)
 
 
 def ac_power_kw(amps: float, phases: int, volts: float = DEFAULT_VOLTS) -> float:
@@ -214,7 +223,9 @@ class Plan:
 
     def power_matrix(self) -> np.ndarray:
         """Vehicles × slots power in kW."""
-        return np.array([v.power_kw for v in self.vehicles], dtype=float).reshape(len(self.vehicles), -1)
+        if not self.vehicles:
+            return np.zeros((0, 0))
+        return np.array([v.power_kw for v in self.vehicles], dtype=float)
 
 
 def plan_from_power(
@@ -239,7 +250,7 @@ def plan_from_power(
                     is_ready(float(shortfall[i])))
         for i, v in enumerate(problem.vehicles)
     )
-    if (shortfall > SHORTFALL_TOLERANCE_KWH).any():
+    if not all(fully_served(v, float(s), dt) for v, s in zip(problem.vehicles, shortfall, strict=True)):
         status = PlanStatus.PARTIAL
     else:
         status = PlanStatus.OPTIMAL if solver_status == "optimal" else PlanStatus.FEASIBLE
@@ -370,6 +381,8 @@ def _solve(a: _Arrays, w: _Weights, time_limit_s: float, *, integer: bool = Fals
     """Build the model from arrays and solve it with HiGHS (LP, or exact MIP when ``integer``)."""
     t0 = time.perf_counter()
     n, nv, nk = len(a.veh), a.n_vehicles, a.n_slots
+    if n == 0:  # nobody can charge in any slot: nothing to solve
+        return _Solution(np.zeros((nv, nk)), "optimal", time.perf_counter() - t0)
     has_peak = a.demand > 0
     stepped = a.step[a.veh] > 0
     # Columns: x (power, or amps for stepped vehicles in the MIP), s (shortfall), peak, y (on/off).
@@ -730,7 +743,7 @@ def _check_figures(problem: PlanningProblem, plan: Plan, total: list[float], tol
     for name, (reported, actual) in costs.items():
         if reported is None or abs(reported - actual) > max(1e-4, tol * max(1.0, abs(actual))):
             out.append(Violation(ViolationKind.COST_MISMATCH, f"{name}: reports {reported}, is {actual:.4f}"))
-    partial = any(s > SHORTFALL_TOLERANCE_KWH for s in shortfalls)
+    partial = not all(fully_served(n, s, dt) for n, s in zip(problem.vehicles, shortfalls, strict=True))
     if partial != (plan.status == PlanStatus.PARTIAL):
         out.append(Violation(ViolationKind.STATUS_MISMATCH,
                              f"status {plan.status!s} but shortfall is {sum(shortfalls):.3f} kWh"))
@@ -819,7 +832,7 @@ def _vehicle_reason(problem: PlanningProblem, a: _Arrays, power: np.ndarray, i: 
     v = problem.vehicles[i]
     planned = float(power[i].sum() * a.dt)
     short = v.energy_kwh - planned
-    if short <= SHORTFALL_TOLERANCE_KWH:
+    if fully_served(v, short, a.dt):
         return None
     pct = 100.0 * planned / v.energy_kwh if v.energy_kwh else 100.0
     head = f"{v.id} gets {pct:.0f} % of its need ({planned:.1f} of {v.energy_kwh:.1f} kWh)"
