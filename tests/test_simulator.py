@@ -835,3 +835,17 @@ def test_against_the_real_central_system(store, settings):
             await cs.stop()
 
     asyncio.run(main_())
+
+
+def test_ocpp_bench_smoke():
+    """The benchmark end to end at toy size: server process, client process, the store's rows checked."""
+    import io
+
+    from depot.bench.ocpp import run
+
+    out = io.StringIO()
+    code = run(4, seconds=2.0, interval=1.0, procs=1, grace=5.0, seed=1, out=out)
+    text = out.getvalue()
+    assert code == 0, text
+    assert "| connected                    | 4/4" in text
+    assert "lost (sent, never answered)  | 0" in text and "(= MeterValues answered)" in text

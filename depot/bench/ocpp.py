@@ -88,7 +88,8 @@ class ClientStats:
     lost: int = 0
     errors: int = 0
     meter_answered: int = 0
-    rtt_ms: list[float] = field(default_factory=list)  # Heartbeat and MeterValues: the steady state
+    rtt_ms: list[float] = field(default_factory=list)  # Heartbeat and MeterValues
+    rtt_sent_at: list[float] = field(default_factory=list)  # when each of those was sent (s after the start)
     boot_rtt_ms: list[float] = field(default_factory=list)  # BootNotification, in the connect storm
     max_lag_ms: float = 0.0  # after every charger of this process booted
     max_lag_connect_ms: float = 0.0  # while they connect
@@ -138,7 +139,8 @@ def _answer_call(protocol: str, action: str, payload: dict) -> dict | None:
 class BenchCharger:
     """A charger reduced to what the benchmark needs: it sends, waits for each answer, answers the server."""
 
-    def __init__(self, charger_id: str, protocol: str, url: str, stats: ClientStats, *, answer_timeout: float):
+    def __init__(self, charger_id: str, protocol: str, url: str, stats: ClientStats, *, answer_timeout: float,
+                 t_start: float):
         self.id = charger_id
         self.protocol = protocol
         self.url = f"{url}/{charger_id}"
@@ -148,6 +150,7 @@ class BenchCharger:
         self.pending: dict[str, asyncio.Future] = {}
         self.ids = itertools.count(1)
         self.energy_wh = 1_000_000.0
+        self.t_start = t_start
 
     async def call(self, action: str, payload: dict) -> dict | None:
         """Send one CALL, wait for its answer; None (counted as lost or as an error) when there is none."""
@@ -155,7 +158,8 @@ class BenchCharger:
         fut = asyncio.get_running_loop().create_future()
         self.pending[uid] = fut
         t0 = time.perf_counter()
-        self.stats.first_send = min(self.stats.first_send, time.time())
+        sent_at = time.time()
+        self.stats.first_send = min(self.stats.first_send, sent_at)
         self.stats.sent += 1
         try:
             await self.ws.send(json.dumps([2, uid, action, payload]))
@@ -171,8 +175,12 @@ class BenchCharger:
             self.pending.pop(uid, None)
         self.stats.answered += 1
         self.stats.last_answer = time.time()
-        (self.stats.boot_rtt_ms if action == "BootNotification" else self.stats.rtt_ms).append(
-            (time.perf_counter() - t0) * 1000.0)
+        ms = (time.perf_counter() - t0) * 1000.0
+        if action == "BootNotification":
+            self.stats.boot_rtt_ms.append(ms)
+        else:
+            self.stats.rtt_ms.append(ms)
+            self.stats.rtt_sent_at.append(sent_at - self.t_start)
         if kind == 4:
             self.stats.error(f"{self.id} {action}: CALLERROR {body}")
             return None
@@ -259,7 +267,7 @@ async def _client_main(chargers: list[tuple[str, str]], url: str, t_start: float
     lag = asyncio.create_task(_lag_monitor(stats))
     await asyncio.sleep(max(0.0, t_start - time.time()))
     deadline = t_start + seconds
-    clients = [BenchCharger(cid, proto, url, stats, answer_timeout=grace + interval) for cid, proto in chargers]
+    clients = [BenchCharger(cid, proto, url, stats, answer_timeout=grace + interval, t_start=t_start) for cid, proto in chargers]
     runs = [asyncio.create_task(c.run(t_start, deadline, interval, rng)) for c in clients]
 
     async def watch_boots() -> None:
@@ -383,6 +391,10 @@ def _count_rows(db_url: str) -> dict[str, int]:
 
 def _report(n, seconds, interval, procs, stats: list[ClientStats], rows, server_cpu, load, out) -> int:
     rtt = sorted(x for s in stats for x in s.rtt_ms)
+    connect_all = max((x for s in stats for x in s.connect_s), default=math.nan)
+    # the steady state: what is sent once every charger booted and went through its first round
+    steady = sorted(x for s in stats for x, at in zip(s.rtt_ms, s.rtt_sent_at, strict=True)
+                    if at >= connect_all + interval)
     boot_rtt = sorted(x for s in stats for x in s.boot_rtt_ms)
     sent = sum(s.sent for s in stats)
     answered = sum(s.answered for s in stats)
@@ -390,7 +402,6 @@ def _report(n, seconds, interval, procs, stats: list[ClientStats], rows, server_
     errors = sum(s.errors for s in stats)
     connected = sum(s.connected for s in stats)
     meter_answered = sum(s.meter_answered for s in stats)
-    connect_all = max((x for s in stats for x in s.connect_s), default=math.nan)
     first = min((s.first_send for s in stats), default=math.nan)
     last = max((s.last_answer for s in stats), default=math.nan)
     elapsed = last - first if last > first else math.nan
@@ -409,6 +420,8 @@ def _report(n, seconds, interval, procs, stats: list[ClientStats], rows, server_
         ("round trip p50", f"{_percentile(rtt, 50):.1f} ms (Heartbeat, MeterValues)"),
         ("round trip p99", f"{p99:.1f} ms (target ≤ {P99_TARGET_MS:g} ms)"),
         ("round trip max", f"{rtt[-1] if rtt else math.nan:.1f} ms"),
+        ("steady p50 / p99 / max", f"{_percentile(steady, 50):.1f} / {_percentile(steady, 99):.1f} / "
+                                   f"{steady[-1] if steady else math.nan:.1f} ms (sent after boot + one round)"),
         ("BootNotification p50 / max", f"{_percentile(boot_rtt, 50):.1f} / "
                                        f"{boot_rtt[-1] if boot_rtt else math.nan:.1f} ms (all at once)"),
         ("lost (sent, never answered)", f"{lost}"),
