@@ -30,7 +30,7 @@ from depot.departures import (
     validate_departures,
     validate_roster,
 )
-from depot.planner import SHORTFALL_TOLERANCE_KWH, explain_shortfall, plan_from_power
+from depot.planner import SHORTFALL_TOLERANCE_KWH, explain_shortfall
 from depot.planning_io import parse_problem, plan_from_json
 from depot.problem import (
     DEFAULT_DEPARTURE,
@@ -40,7 +40,7 @@ from depot.problem import (
     default_departure,
 )
 from depot.problem import readiness as plan_readiness
-from depot.replan import HORIZON, PlanOutcome, snapshot, solve
+from depot.replan import HORIZON, snapshot, solve
 from depot.web import Services, services
 from layouts import _planner_parts as parts
 from layouts._components import error_message
@@ -98,12 +98,8 @@ def save_roster(svc: Services, rows: list[dict]):
 def forecast(svc: Services, departures: list[Departure], kind: str, note: str = "") -> parts.PlanView:
     """Plan the depot with these one-offs (saving nothing); a preview also lists badge changes."""
     now = svc.clock()
-    snap = snapshot(svc.store, svc.settings, now, departures)  # what Replanner.preview plans
-    problem, _ = build_problem(snap, now=now)
-    if problem.vehicles:
-        outcome = solve(snap, now)
-    else:  # nobody plugged in or expected: nothing to ask the solver
-        outcome = PlanOutcome(problem, plan_from_power(problem, []), (), (), None)
+    snap = snapshot(svc.store, svc.settings, now, departures)
+    outcome = solve(snap, now)  # = Replanner.preview(departures), keeping the snapshot for targets below
     active = active_view(svc, now, explain=False)
     changes: tuple = ()
     if kind == "preview" and active is not None:
