@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import logging
 import threading
 from collections.abc import Awaitable, Callable, Coroutine
@@ -157,6 +158,8 @@ class Runtime:
 
         chargers, vehicles = demo_depot(self.settings.chargers)
         seed_store(self.store, chargers, vehicles, grid_kw=self.settings.grid_kw or None)
+        if not self.store.roster():
+            self.store.replace_roster(demo_roster(vehicles))
         host = "127.0.0.1" if self.settings.ocpp_host in ("0.0.0.0", "", "::") else self.settings.ocpp_host
         self.simulator = SimulatedDepot(f"ws://{host}:{self.central.port}", chargers, vehicles, clock=self.clock,
                                         fault_rate=self.settings.sim_fault_rate)
@@ -166,6 +169,10 @@ class Runtime:
     async def _shutdown(self) -> None:
         if self.scheduler is not None and self.scheduler.running:
             self.scheduler.shutdown(wait=False)
+        if self._replan_task is not None and not self._replan_task.done():
+            self._replan_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._replan_task
         if self.simulator is not None:
             try:
                 await self.simulator.stop()
@@ -230,6 +237,20 @@ class Runtime:
             for charger_id, online in changes:
                 self._dispatch(ChargerEvent(charger_id, "online" if online else "offline", now))
         return changes
+
+
+def demo_roster(vehicles) -> list:
+    """The demo's weekly roster: each simulated vehicle's evening arrival and morning departure, every day,
+    to 90 % (every fifth vehicle a priority-2 early route to 95 %)."""
+    from depot.departures import RosterEntry
+
+    out = []
+    for i, v in enumerate(vehicles):
+        urgent = i % 5 == 0
+        for day in range(7):
+            out.append(RosterEntry(v.id, day, v.arrival, v.departure, target_soc=95.0 if urgent else 90.0,
+                                   priority=2 if urgent else 1))
+    return out
 
 
 REPLAN_EVENTS = {"tx_started", "tx_stopped", "fault", "disconnected", "offline", "online", "boot"}

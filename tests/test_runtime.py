@@ -1,0 +1,64 @@
+"""The runtime as `make run` starts it: central system, scheduler and simulated depot on one loop thread,
+talking real OCPP over loopback to a real SQLite file."""
+
+import time
+from datetime import UTC, datetime
+
+import pytest
+
+from depot.clock import DemoClock
+from depot.runtime import Runtime
+from depot.settings import Settings
+from depot.store import Store
+
+
+def wait_for(predicate, timeout=30.0, step=0.2):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(step)
+    raise AssertionError(f"condition not met within {timeout} s")
+
+
+@pytest.fixture
+def running(db_url):
+    settings = Settings(database_url=db_url, ocpp_port=0, port=0, simulator=True, chargers=6, sim_speed=120,
+                        sim_fault_rate=0.0, heartbeat_interval=600)
+    store = Store(db_url)
+    store.migrate()
+    clock = DemoClock(datetime(2026, 11, 20, 17, 0, tzinfo=UTC), settings.sim_speed)
+    runtime = Runtime(settings, store, clock=clock)
+    runtime.start()
+    yield runtime, store
+    runtime.stop()
+    store.dispose()
+
+
+def test_demo_depot_connects_charges_and_plans(running):
+    runtime, store = running
+    assert runtime.ocpp_port > 0
+    wait_for(lambda: len(runtime.central.connected()) == 6)
+    assert len(store.list_chargers()) == 6 and store.roster()
+    wait_for(lambda: store.active_transactions(), timeout=60)
+    plan = wait_for(lambda: store.active_plan(), timeout=30)
+    assert plan.plan["status"] in ("optimal", "feasible", "partial")
+    assert any(v["energy_kwh"] > 0 for v in plan.plan["vehicles"])
+    # a request from another thread (the dispatcher saving departures) becomes a new plan version
+    before = runtime.plans_made
+    runtime.request_replan("departures edited")
+    wait_for(lambda: runtime.plans_made > before)
+    assert "departures edited" in [p.reason for p in store.plan_history()][0]
+
+
+def test_submit_runs_coroutines_on_the_loop_and_stop_is_clean(running):
+    runtime, store = running
+    wait_for(lambda: len(runtime.central.connected()) == 6)
+    charger_id = sorted(runtime.central.connected())[0]
+    caps = runtime.run(runtime.central.read_capabilities(charger_id))
+    assert caps is not None and caps.max_periods
+    runtime.stop()
+    assert runtime.loop.is_closed()
+    with pytest.raises(RuntimeError):
+        runtime.run(runtime.central.read_capabilities(charger_id))
