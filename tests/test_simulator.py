@@ -647,6 +647,27 @@ def test_commands_availability_unlock_trigger_reset():
     run_with_csms(test)
 
 
+def test_reset_stops_the_session_and_it_resumes_after_the_reboot():
+    async def test(csms, sim, clock):
+        ch = sim.charger("T-AC16")
+        sim.plug_in("T-AC16", "V1", soc=30.0)
+        await sim.settle()
+        first = ch.transaction_id()
+        boots = len(csms.messages("T-AC16", "BootNotification"))
+        res = await csms.call("T-AC16", c16.Reset(type="Soft"))
+        assert res.status == "Accepted"
+        await until(lambda: len(csms.messages("T-AC16", "BootNotification")) > boots, what="reboot")
+        await sim.wait_connected(10)
+        await until(lambda: ch.transaction_id() not in (None, first), what="a new transaction")
+        await sim.settle()
+        stop = csms.messages("T-AC16", "StopTransaction")[-1]
+        assert stop["reason"] == "SoftReset" and stop["transaction_id"] == int(first)
+        assert ch.status() == ConnectorStatus.CHARGING and ch.soc() == pytest.approx(30.0)
+        assert csms.statuses("T-AC16")[-1] == "Charging"
+
+    run_with_csms(test)
+
+
 def test_reconnects_and_keeps_obeying_profiles_while_the_server_is_away():
     async def test(csms, sim, clock):
         ch = sim.charger("T-AC16")
