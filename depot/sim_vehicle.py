@@ -293,10 +293,13 @@ def _prevailing(profiles: Iterable[Profile], now: datetime, tx_start: datetime |
 
 def effective_limit(profiles: Iterable[Profile], *, now: datetime, connector_id: int, phases: int,
                     current_type: CurrentType, transaction_id: str | None = None,
-                    tx_start: datetime | None = None) -> Limit | None:
-    """The profile cap on one connector at `now` (None: no profile limits it). See the module docstring."""
+                    tx_start: datetime | None = None, share: int = 1) -> Limit | None:
+    """The profile cap on one connector at `now` (None: no profile limits it). See the module docstring.
+    The charger-wide max profile limits the whole charger: it is shared equally by `share` charging connectors."""
     profiles = list(profiles)
     cap = _prevailing((p for p in profiles if p.purpose == Purpose.CHARGER_MAX), now, tx_start, phases)
+    if cap is not None and share > 1:
+        cap = Limit(cap.watts / share, cap.phases)
     chosen = None
     if transaction_id is not None:
         chosen = _prevailing((p for p in profiles if p.purpose == Purpose.TX and p.connector_id == connector_id
@@ -318,10 +321,10 @@ def effective_limit(profiles: Iterable[Profile], *, now: datetime, connector_id:
 
 def limit_kw(profiles: Iterable[Profile], *, now: datetime, connector_id: int, phases: int,
              current_type: CurrentType, charger_kw: float, transaction_id: str | None = None,
-             tx_start: datetime | None = None) -> float:
-    """What the charger may deliver on a connector at `now`: min(profile cap, charger max)."""
+             tx_start: datetime | None = None, share: int = 1) -> float:
+    """What the charger may deliver on a connector at `now`: min(profile cap, the connector's rating)."""
     lim = effective_limit(profiles, now=now, connector_id=connector_id, phases=phases, current_type=current_type,
-                          transaction_id=transaction_id, tx_start=tx_start)
+                          transaction_id=transaction_id, tx_start=tx_start, share=share)
     return charger_kw if lim is None else min(charger_kw, lim.kw)
 
 

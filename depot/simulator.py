@@ -51,7 +51,6 @@ from websockets.exceptions import ConnectionClosed, InvalidHandshake
 from depot.clock import Clock, DemoClock, real_seconds
 from depot.model import Charger, ConnectorStatus, CurrentType, Protocol, Vehicle
 from depot.sim_vehicle import (
-    MAX_STEP_S,
     Profile,
     ProfileError,
     Purpose,
@@ -82,6 +81,9 @@ TX_ATTEMPTS = 3  # TransactionMessageAttempts
 
 @dataclass(frozen=True)
 class SimChargerSpec:
+    """`max_kw` is each connector's rating; a max profile (ChargePointMaxProfile / ChargingStationMaxProfile)
+    limits the charger as a whole and is shared equally by its charging connectors."""
+
     id: str
     protocol: Protocol
     current_type: CurrentType
@@ -302,7 +304,6 @@ class SimulatedCharger:
         self._task: asyncio.Task | None = None
         self._stopping = False
         self._next_heartbeat = 0.0
-        self._reset_pending: str | None = None
         self._replug: list[tuple[int, SimVehicleSpec, float]] = []
         self._on_idle_reset = False
         self._event_id = 0
@@ -349,9 +350,11 @@ class SimulatedCharger:
         """The cap the profiles and the charger's rating put on this connector at `now`."""
         c = self._conn(connector)
         s = c.session
+        share = 1 + sum(1 for o in self.connectors.values() if o is not c and self._energized(o))
         return profile_limit_kw(self.installed, now=now or self.clock(), connector_id=c.id, phases=self.spec.phases,
-                        current_type=self.spec.current_type, charger_kw=self.spec.max_kw,
-                        transaction_id=s.tx_id if s and s.tx_open else None, tx_start=s.tx_start if s else None)
+                                current_type=self.spec.current_type, charger_kw=self.spec.max_kw,
+                                transaction_id=s.tx_id if s and s.tx_open else None,
+                                tx_start=s.tx_start if s else None, share=share)
 
     def power_kw(self, connector: int = 1) -> float:
         c = self._conn(connector)
@@ -383,7 +386,7 @@ class SimulatedCharger:
                 nxt = next_change(self.installed, now=t, tx_start=s.tx_start, horizon_s=(now - t).total_seconds())
                 nxt = now if nxt is None else min(nxt, now)
                 cap = self.limit_kw(c.id, now=t)
-                step = integrate(s.soc, s.vehicle.battery_kwh, vkw, cap, (nxt - t).total_seconds(), max_step=MAX_STEP_S)
+                step = integrate(s.soc, s.vehicle.battery_kwh, vkw, cap, (nxt - t).total_seconds())
                 s.soc = step.soc
                 c.energy_wh += step.energy_kwh * 1000.0
                 t = nxt

@@ -870,3 +870,23 @@ def test_ocpp_bench_smoke():
     assert code == 0, text
     assert "| connected                    | 4/4" in text
     assert "lost (sent, never answered)  | 0" in text and "(= MeterValues answered)" in text
+
+
+def test_twin_connectors_share_the_charger_max_profile():
+    twin = SimChargerSpec("T-TWIN", Protocol.OCPP16, CurrentType.AC, 22.0, 3, "A05", connectors=2)
+
+    async def test(csms, sim, clock):
+        ch = sim.charger("T-TWIN")
+        assert sim.plug_in("T-TWIN", "V1", soc=20.0) == 1
+        assert sim.plug_in("T-TWIN", "V3", soc=20.0) == 2
+        await sim.settle()
+        assert (ch.power_kw(1), ch.power_kw(2)) == (pytest.approx(22.0), pytest.approx(11.0))
+        res = await csms.call("T-TWIN", c16.SetChargingProfile(connector_id=0, cs_charging_profiles=_profile16(
+            1, "ChargePointMaxProfile", 32.0)))
+        assert res.status == "Accepted"
+        assert ch.power_kw(1) == pytest.approx(11.04) and ch.power_kw(2) == pytest.approx(11.0)
+        sim.unplug("T-TWIN", 2)  # the other connector now has the whole 32 A
+        assert ch.power_kw(1) == pytest.approx(22.0)
+        assert {p["connector_id"] for p in csms.messages("T-TWIN", "StatusNotification")} == {0, 1, 2}
+
+    run_with_csms(test, chargers=[twin], vehicles=[VAN, VAN3])
