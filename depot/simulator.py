@@ -655,8 +655,6 @@ class SimulatedCharger:
         for c in self.connectors.values():
             c.reported = None
             c.next_meter = loop_now + self.rng.uniform(0.2, 1.0) * self._meter_gap()
-            if c.session is not None:
-                c.session.reported_state = None
         statuses: list[_Out] = []
         self._status_sink = statuses
         try:

@@ -685,10 +685,15 @@ def test_reconnects_and_keeps_obeying_profiles_while_the_server_is_away():
         sim.unplug("T-AC16")  # the session ends while offline: StopTransaction waits in the outbox
         sim.plug_in("T-AC16", "V1", soc=50.0)  # a new one starts offline (LocalAuthorizeOffline)
         assert ch.status() == ConnectorStatus.CHARGING and ch.power_kw() == pytest.approx(6.9)
+        sim.plug_in("T-AC201", "V3", soc=50.0)
+        offline_tx = sim.charger("T-AC201").transaction_id()
         stops = len(csms.messages("T-AC16", "StopTransaction"))
         await csms.start(port)
         await sim.wait_connected(20)
         await sim.settle()
+        started, authorized = csms.messages("T-AC201", "TransactionEvent")[-2:]
+        assert started["transaction_info"]["transaction_id"] == offline_tx and started["offline"] is True
+        assert authorized["id_token"]["id_token"] == "TAG3" and authorized["offline"] is True
         assert len(csms.messages("T-AC16", "StopTransaction")) == stops + 1
         assert csms.messages("T-AC16", "StartTransaction")[-1]["meter_start"] == round(before + 6900)
         assert ch.transaction_id() is not None
