@@ -5,6 +5,7 @@
     depot chargers list | remove ID
     depot tags add TAG [--vehicle ID] | list | block TAG [--unblock]
     depot vehicles add ID --battery-kwh KWH [--name NAME] [--tag TAG] | list
+    depot site set --grid-kw KW [--margin-kw KW] [--name NAME] | show
     depot plan PROBLEM.json [-o PLAN.json]       the planner on a problem file (shared/planning-format.md)
     depot simulate --url ws://HOST:PORT --chargers N [--speed X]
     depot db upgrade                             create or migrate the database schema
@@ -73,10 +74,18 @@ def build_parser() -> argparse.ArgumentParser:
     sim = sub.add_parser("simulate", help="run simulated chargers against a central system", add_help=False)
     sim.add_argument("args", nargs=argparse.REMAINDER)
 
+    site = sub.add_parser("site", help="the site: name and grid connection").add_subparsers(dest="action",
+                                                                                           required=True)
+    site_set = site.add_parser("set", help="set the grid connection the planner keeps under")
+    site_set.add_argument("--grid-kw", type=float, required=True, help="grid connection available for charging")
+    site_set.add_argument("--margin-kw", type=float, default=0.0, help="safety margin kept free (default 0)")
+    site_set.add_argument("--name", help="site name")
+    site.add_parser("show", help="show the site settings")
+
     db = sub.add_parser("db", help="database schema").add_subparsers(dest="action", required=True)
     db.add_parser("upgrade", help="create or migrate the schema to the newest version")
 
-    for p in (add, rm, tadd, block, vadd, db.choices["upgrade"], chargers.choices["list"],
+    for p in (add, rm, tadd, block, vadd, site_set, site.choices["show"], db.choices["upgrade"], chargers.choices["list"],
               tags.choices["list"], vehicles.choices["list"]):
         add_db_argument(p)
     return parser
@@ -123,6 +132,16 @@ def _manage(args: argparse.Namespace, store: Store, out: TextIO) -> int:
     cmd, action = args.command, getattr(args, "action", None)
     if cmd == "db":
         print(f"schema is up to date ({store.url})", file=out)
+    elif (cmd, action) == ("site", "set"):
+        current = store.get_site()
+        if args.margin_kw < 0 or args.margin_kw >= args.grid_kw:
+            raise ValidationError("--margin-kw", "must be ≥ 0 and below the grid connection")
+        site = store.set_site(args.name or current.name, args.grid_kw, args.margin_kw)
+        print(f"site {site.name}: grid {site.grid_kw:g} kW, margin {site.safety_margin_kw:g} kW", file=out)
+    elif (cmd, action) == ("site", "show"):
+        site = store.get_site()
+        print(f"site {site.name}: grid {site.grid_kw:g} kW, margin {site.safety_margin_kw:g} kW"
+              + ("  (not set: run depot site set --grid-kw KW)" if site.grid_kw <= 0 else ""), file=out)
     elif (cmd, action) == ("chargers", "add"):
         ch = store.add_charger(Charger(id=args.id, max_kw=args.max_kw,
                                        current_type=CurrentType.DC if args.dc else CurrentType.AC,

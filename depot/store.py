@@ -846,6 +846,12 @@ class Store:
             row = s.scalar(q.order_by(PlanRow.id.desc()).limit(1))
             return None if row is None else _plan(row)
 
+    def active_plan_id(self) -> int | None:
+        """The id of the plan in force, without reading the plan (for pages that poll for a newer one)."""
+        with self.session() as s:
+            return s.scalar(select(PlanRow.id).where(PlanRow.superseded_at.is_(None)).order_by(PlanRow.id.desc())
+                            .limit(1))
+
     def plan_history(self, limit: int = 50) -> list[PlanRecord]:
         with self.session() as s:
             return [_plan(r) for r in s.scalars(select(PlanRow).order_by(PlanRow.id.desc()).limit(limit))]

@@ -341,10 +341,10 @@ def on_tick(_n, view):
     if view.get("kind") == "preview":
         raise PreventUpdate
     svc = services()
-    record = svc.store.active_plan()
-    if record is None or (record.id == view.get("plan_id") and view.get("kind") == "active"):
+    plan_id = svc.store.active_plan_id()
+    if plan_id is None or (plan_id == view.get("plan_id") and view.get("kind") == "active"):
         raise PreventUpdate
-    if view.get("kind") == "saved" and record.id == view.get("plan_id"):
+    if view.get("kind") == "saved" and plan_id == view.get("plan_id"):
         raise PreventUpdate  # the plan made before the save is still the newest
     return _panel(svc, lambda: active_view(svc, svc.clock()), "active")
 

@@ -36,3 +36,12 @@ def test_errors_name_the_problem_and_exit_2(db_url):
 
 def test_empty_lists_say_so(db_url):
     assert run("chargers", "list", db=db_url)[1].strip() == "(none)"
+
+
+def test_site_grid_connection(db_url):
+    assert "not set" in run("site", "show", db=db_url)[1]
+    code, out, _ = run("site", "set", "--grid-kw", "400", "--margin-kw", "20", "--name", "North", db=db_url)
+    assert code == 0 and out.strip() == "site North: grid 400 kW, margin 20 kW"
+    assert run("site", "show", db=db_url)[1].strip() == "site North: grid 400 kW, margin 20 kW"
+    code, _, err = run("site", "set", "--grid-kw", "100", "--margin-kw", "150", db=db_url)
+    assert code == 2 and "--margin-kw" in err

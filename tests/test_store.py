@@ -205,7 +205,7 @@ def test_plans_are_versioned(store):
                             plan={"status": "optimal"})
     second = store.save_plan(created_at=NOW + timedelta(minutes=5), reason="departure edited", status="partial",
                              problem={"a": 2}, plan={"status": "partial"})
-    assert store.active_plan().id == second.id
+    assert store.active_plan().id == second.id == store.active_plan_id()
     assert store.active_plan(at=NOW + timedelta(minutes=1)).id == first.id
     assert store.active_plan(at=NOW - timedelta(minutes=1)) is None
     assert [p.reason for p in store.plan_history()] == ["departure edited", "arrival BUS-1"]
