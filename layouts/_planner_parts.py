@@ -242,8 +242,8 @@ def plan_panel(view: PlanView | None, *, now: datetime, graph_id: str) -> html.D
         ], className="d-flex flex-wrap gap-2 my-2"),
     ]
     if view.problem.site_limits().max(initial=0.0) <= 0 and view.problem.vehicles:
-        children.append(notice("The site's grid connection is 0 kW, so nothing can charge: set the site's grid "
-                               "connection and safety margin.", "danger"))
+        children.append(notice("The site's grid connection is 0 kW, so nothing can charge: set it with "
+                               "`depot site set --grid-kw KW [--margin-kw KW]`.", "danger"))
     if view.explanation is not None and not view.explanation.all_ready:
         children.append(_explanation(view.explanation))
     if view.changes:
