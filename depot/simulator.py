@@ -307,6 +307,7 @@ class SimulatedCharger:
         self._replug: list[tuple[int, SimVehicleSpec, float]] = []
         self._on_idle_reset = False
         self._event_id = 0
+        self._resets: set[asyncio.Task] = set()
 
     # ------------------------------------------------------------ inspection
 
@@ -589,11 +590,14 @@ class SimulatedCharger:
 
     async def stop(self) -> None:
         self._stopping = True
-        if self._task is not None:
-            self._task.cancel()
+        tasks = [t for t in (self._task, *self._resets) if t is not None]
+        for t in tasks:
+            t.cancel()
+        for t in tasks:
             with contextlib.suppress(asyncio.CancelledError, Exception):
-                await self._task
+                await t
         self._task = None
+        self._resets.clear()
 
     async def _run(self) -> None:
         backoff = 0.5
@@ -776,7 +780,9 @@ class SimulatedCharger:
         return "Scheduled" if scheduled else "Accepted"
 
     def _schedule_reset(self, kind: str) -> None:
-        asyncio.get_running_loop().create_task(self._reset(kind))
+        task = asyncio.get_running_loop().create_task(self._reset(kind), name=f"sim-reset-{self.id}")
+        self._resets.add(task)
+        task.add_done_callback(self._resets.discard)
 
     async def _reset(self, kind: str) -> None:
         now = self.clock()
