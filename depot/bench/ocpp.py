@@ -451,8 +451,10 @@ def _report(n, seconds, interval, procs, stats: list[ClientStats], rows, server_
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m depot.bench ocpp", description=__doc__.split("\n\n")[0])
-    p.add_argument("--chargers", type=int, default=500)
+    p = argparse.ArgumentParser(prog="python -m depot.bench ocpp",
+                                description="Load the OCPP central system (its own process) with N chargers over "
+                                            "loopback and print round trips, losses and the store's rows.")
+    p.add_argument("--chargers", type=int, default=500, help="simulated chargers (default 500)")
     p.add_argument("--seconds", type=float, default=60.0, help="how long the chargers send (default 60)")
     p.add_argument("--interval", type=float, default=10.0, help="seconds between a charger's rounds (default 10)")
     p.add_argument("--procs", type=int, default=0, help="client processes (default: 1 per 500 chargers)")
