@@ -352,7 +352,8 @@ def _weights(a: _Arrays, *, priorities: bool = True, tie_break: bool = True) -> 
     peak rise it can cause) makes delivering always win, and W more per priority rank makes a
     higher-priority kWh always win. The tie-break (below the smallest price difference) prefers
     earlier slots. It is the same for every vehicle: a per-vehicle (Monge) tie-break would make the
-    schedules contiguous by itself but made HiGHS 5-10x slower (measured), so it is not used.
+    schedules contiguous by itself but made HiGHS 5-10x slower (measured); ``_smooth`` re-lays
+    the equal-price runs afterwards instead.
     """
     price = a.price
     diffs = np.diff(np.unique(price))
@@ -571,6 +572,84 @@ def _round_and_repair(a: _Arrays, lp_power: np.ndarray, w: _Weights) -> np.ndarr
     return p
 
 
+def _relay(
+    bits: np.ndarray, blocked: np.ndarray, before: np.ndarray, after: np.ndarray, continuity: float = 2.0
+) -> np.ndarray | None:
+    """Re-lay interchangeable on/off slots: same slots per vehicle (row sums) and vehicles per slot
+    (column sums) as ``bits``, never in a ``blocked`` slot. Slot by slot it chooses first the
+    vehicles that must charge in every slot they have left, then those already charging (so runs
+    continue; weight ``continuity``), then those with the least slack; vehicles that charge right
+    after the run start as late as they can. None if it gets stuck."""
+    m, width = bits.shape
+    need = bits.sum(axis=1).astype(np.int64)
+    counts = bits.sum(axis=0)
+    free = ~blocked
+    free_left = np.cumsum(free[:, ::-1], axis=1)[:, ::-1]  # free slots from j to the end
+    out = np.zeros_like(bits)
+    prev = before.copy()
+    for j in range(width):
+        c = int(counts[j])
+        live = (need > 0) & free[:, j]
+        forced = live & (need >= free_left[:, j])
+        if c > live.sum() or forced.sum() > c:
+            return None
+        slack = free_left[:, j] - need
+        score = np.where(live, 8.0 * forced + continuity * (prev & live) + 1.0 * ~after - slack / (width + 1.0),
+                         -1.0)
+        if c:
+            pick = np.argpartition(-score, c - 1)[:c]
+            out[pick, j] = True
+            need[pick] -= 1
+        prev = out[:, j]
+    return None if need.any() else out
+
+
+def _smooth(a: _Arrays, p: np.ndarray) -> np.ndarray:
+    """Fewer charging-profile periods at exactly the same cost, load and energies.
+
+    Inside each run of equal prices, the slots in which vehicles charge at one power level L are
+    interchangeable between them slot by slot (within their windows, around their other levels);
+    the LP's vertex leaves them in an arbitrary checkerboard. Re-lay them per level (``_relay``:
+    how many charge at L in each slot and how many slots each gets stay the same) and keep the
+    result only where it has fewer power changes.
+    """
+    p = p.copy()
+    edges = np.flatnonzero(np.diff(a.price) != 0) + 1
+    bounds = np.r_[0, edges, a.n_slots]
+    mask = a.window_mask()
+    for k0, k1 in zip(bounds[:-1].tolist(), bounds[1:].tolist(), strict=True):
+        if k1 - k0 < 3:
+            continue
+        for level in np.unique(np.round(p[:, k0:k1][p[:, k0:k1] > 1e-9], 6)):
+            sub = p[:, k0:k1]
+            on, eq = sub > 1e-9, np.abs(sub - level) < 1e-6
+            rows = np.flatnonzero(eq.any(axis=1))
+            bits = eq[rows]
+            runs = (bits[:, 1:] & ~bits[:, :-1]).sum(axis=1) + bits[:, 0]
+            if len(rows) < 2 or not (runs > 1).any():  # nobody at this level has more than one run
+                continue
+            before = p[rows, k0 - 1] if k0 > 0 else np.zeros(len(rows))
+            after = p[rows, k1] if k1 < a.n_slots else np.zeros(len(rows))
+            blocked = ~mask[rows, k0:k1] | (on[rows] & ~eq[rows])
+            for continuity in (2.0, 0.5):  # the second, slack-first, gets stuck less often
+                new_bits = _relay(bits, blocked, before > 0, after > 0, continuity)
+                if new_bits is not None:
+                    break
+            else:
+                continue
+            old = sub[rows]
+            new = np.where(new_bits, level, np.where(blocked, old, 0.0))
+            if _changes(new, before, after) < _changes(old, before, after):
+                p[rows, k0:k1] = new
+    return p
+
+
+def _changes(block: np.ndarray, before: np.ndarray, after: np.ndarray) -> int:
+    """Power changes along each row, counting the neighbouring slots outside the block."""
+    full = np.concatenate([before[:, None], block, after[:, None]], axis=1)
+    return int((np.abs(np.diff(full, axis=1)) > 1e-6).sum())
+
+
 def _objective(a: _Arrays, w: _Weights, power: np.ndarray) -> float:
     short = np.maximum(a.need - power.sum(axis=1) * a.dt, 0.0)
     total = power.sum(axis=0)
@@ -599,14 +678,14 @@ def plan(problem: PlanningProblem, *, time_limit_s: float = 10.0, exact: bool | 
         fallback = earliest_deadline_first(problem)
         return plan_from_power(problem, fallback.power_matrix(), solve_seconds=time.perf_counter() - t0,
                                method="edf-fallback", solver_status="fallback")
-    power = _round_and_repair(a, lp.power, w)
+    power = _smooth(a, _round_and_repair(a, lp.power, w))
     method, status = "lp+round", lp.status
     use_mip = exact if exact is not None else len(a.veh) <= MIP_MAX_VARIABLES
     remaining = time_limit_s - (time.perf_counter() - t0)
     if use_mip and remaining > 0.05 and len(a.veh):
         mip = _solve(a, w, remaining, integer=True)
         if mip.status != "none":
-            mip_power = _round_down(a, mip.power)  # snap solver noise onto exact levels
+            mip_power = _smooth(a, _round_down(a, mip.power))  # snap solver noise onto exact levels
             if _objective(a, w, mip_power) <= _objective(a, w, power) + 1e-9:
                 power, method, status = mip_power, "mip", mip.status
     return plan_from_power(problem, power, solve_seconds=time.perf_counter() - t0,

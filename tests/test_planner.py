@@ -293,3 +293,25 @@ def test_check_plan_catches_inconsistent_figures(base):
     short = dataclasses.replace(result, vehicles=(dataclasses.replace(v0, power_kw=v0.power_kw[:-1]),)
                                 + result.vehicles[1:])
     assert kinds(p, short) == {ViolationKind.SHAPE}
+
+
+def test_schedules_are_few_blocks_not_a_checkerboard():
+    # Six identical vehicles share a site that fits three: each should charge in one block.
+    vs = tuple(vehicle(f"V{i}", None, 4, 44.16, 22.08, phases=3) for i in range(6))
+    p = problem(*vs, limit=3 * 22.08, slots=16)
+    result = plan(p, exact=False)
+    assert_valid(p, result)
+    m = result.power_matrix()
+    assert all(v.ready for v in result.vehicles)
+    periods = (np.abs(np.diff(m, axis=1)) > 1e-6).sum(axis=1) + 1
+    assert periods.max() <= 3
+
+
+def test_smoothing_keeps_every_total():
+    vs = tuple(vehicle(f"V{i}", None, 2, 11.04, 22.08, phases=3) for i in range(2))
+    p = problem(*vs, limit=22.08, slots=8)
+    a = planner_module._arrays(p)
+    board = np.array([[22.08, 0, 22.08, 0, 0, 0, 0, 0], [0, 22.08, 0, 22.08, 0, 0, 0, 0]])
+    smooth = planner_module._smooth(a, board)
+    assert np.allclose(smooth.sum(axis=0), board.sum(axis=0)) and np.allclose(smooth.sum(axis=1), board.sum(axis=1))
+    assert (np.abs(np.diff(smooth, axis=1)) > 0).sum() < (np.abs(np.diff(board, axis=1)) > 0).sum()
