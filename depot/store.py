@@ -4,7 +4,8 @@ One `Store` per process (the app and every `depot` subcommand build it from `Set
 Each public method is one logical operation in its own session (`with self.session() as s, s.begin()`)
 and returns domain values from `depot.model`, never live ORM rows. SQLite runs in WAL mode with a busy
 timeout so the OCPP loop thread and the web threads can share one file; any SQLAlchemy URL works.
-Schema changes go through Alembic (`depot/migrations`); `Store.migrate()` brings a database to head.
+Schema changes go through Alembic (`depot/migrations`); `Store.migrate()` brings a database to every head.
+Larger features keep their tables and queries in a module of their own (sharing `Base` and `Store.session`).
 """
 
 from __future__ import annotations
@@ -361,7 +362,7 @@ class Store:
         cfg.set_main_option("sqlalchemy.url", self.url.replace("%", "%%"))
         with self.engine.begin() as conn:
             cfg.attributes["connection"] = conn
-            command.upgrade(cfg, "head")
+            command.upgrade(cfg, "heads")  # each issue's tables may come as their own branch
 
     def dispose(self) -> None:
         self.engine.dispose()
