@@ -11,7 +11,6 @@ import argparse
 import logging
 import signal
 import sys
-from dataclasses import replace
 from pathlib import Path
 
 import dash
@@ -98,10 +97,7 @@ def serve(settings: Settings, *, log_level: str = "INFO") -> int:
         for noisy in ("ocpp", "depot.ocpp.frames", "depot.ocpp.websocket", "apscheduler", "websockets",
                       "waitress.queue", "alembic"):
             logging.getLogger(noisy).setLevel(logging.WARNING)
-    if settings.simulator and settings.sim_speed > 1:
-        # on the compressed clock a 60 s heartbeat would be one message per charger per real second
-        settings = replace(settings, heartbeat_interval=max(settings.heartbeat_interval,
-                                                            int(DEMO_HEARTBEAT_REAL_S * settings.sim_speed)))
+    settings = settings.for_demo(DEMO_HEARTBEAT_REAL_S)  # a no-op without the simulator
     store = Store(settings.database_url)
     store.migrate()
     clock = utc_now

@@ -51,6 +51,8 @@ class Runtime:
         self._replan_reasons: list[str] = []
         self._replan_task: asyncio.Task | None = None
         self.plans_made = 0
+        self.enforcer = None  # depot.enforcement.Enforcer, once started
+        self._closing = False
 
     # ------------------------------------------------------------ life cycle (called from the main thread)
 
@@ -141,6 +143,10 @@ class Runtime:
             await self._shutdown()
 
     def _add_jobs(self, scheduler: AsyncIOScheduler) -> None:
+        from depot.enforcement import Enforcer
+
+        self.enforcer = Enforcer(self)
+        self.enforcer.install()
         sweep = max(1.0, min(30.0, self._real(self.settings.heartbeat_interval) / 2))
         scheduler.add_job(self.offline_sweep, "interval", seconds=sweep, id="offline_sweep",
                           max_instances=1, coalesce=True)
@@ -167,8 +173,11 @@ class Runtime:
         log.info("simulated depot: %d chargers, %d vehicles", len(chargers), len(vehicles))
 
     async def _shutdown(self) -> None:
+        self._closing = True
         if self.scheduler is not None and self.scheduler.running:
             self.scheduler.shutdown(wait=False)
+        if self.enforcer is not None:
+            await self.enforcer.close()
         if self._replan_task is not None and not self._replan_task.done():
             self._replan_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -193,6 +202,8 @@ class Runtime:
         self._queue_replan("periodic")
 
     def _queue_replan(self, reason: str) -> None:
+        if self._closing:
+            return
         self._replan_reasons.append(reason)
         if self._replan_task is None or self._replan_task.done():
             self._replan_task = asyncio.ensure_future(self._replan_soon())

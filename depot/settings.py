@@ -43,6 +43,15 @@ class Settings:
     grid_kw: float = 0.0  # 0: derived from the simulated depot (40 % of its chargers' power)
     secret_key: str = ""
     demo: bool = False
+    # smart-charging enforcement
+    site_limit_source: str = ""  # "", "simulator", "meter" (chargers marked site meter) or an http(s) URL
+    building_max_kw: float = -1.0  # worst-case building load when its reading is missing; < 0: half the grid
+    site_poll_seconds: float = 5.0  # real seconds between building readings
+    stale_after_s: float = 120.0  # clock seconds after which a measurement is stale
+    obey_tolerance_kw: float = 1.0  # drawing more than limit + this (or + 5 %) is not obeying …
+    obey_grace_s: float = 120.0  # … for longer than this (clock seconds)
+    profile_hours: float = 8.0  # how far ahead a TxProfile reaches
+    station_max: bool = True  # send each charger a ChargePointMax/ChargingStationMax profile at its max kW
 
     def __post_init__(self) -> None:
         if not self.database_url:
@@ -61,6 +70,24 @@ class Settings:
             raise ConfigError("heartbeat_interval", "must be > 0")
         if self.tick_seconds <= 0:
             raise ConfigError("tick_seconds", "must be > 0")
+        src = self.site_limit_source
+        if src not in ("", "simulator", "meter") and not src.startswith(("http://", "https://")):
+            raise ConfigError("site_limit_source", f"{src!r}: use simulator, meter or an http(s) URL")
+
+    def for_demo(self, real_heartbeat_s: float = 10.0) -> Settings:
+        """The simulated depot on a compressed clock: clock-second settings scaled so that what happens every
+        few real seconds (heartbeats, meter values) is neither flooding nor stale, and the demo building
+        reading feeds the site limit unless another source was chosen."""
+        if not self.simulator:
+            return self
+        speed = max(1.0, self.sim_speed)
+        return replace(
+            self,
+            heartbeat_interval=max(self.heartbeat_interval, int(real_heartbeat_s * speed)),
+            stale_after_s=max(self.stale_after_s, 30.0 * speed),
+            obey_grace_s=max(self.obey_grace_s, 20.0 * speed),
+            site_limit_source=self.site_limit_source or "simulator",
+        )
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -121,6 +148,11 @@ def add_server_arguments(parser: argparse.ArgumentParser) -> None:
                         help="accept any id tag, known or not (DEPOT_ALLOW_ANY_TAG)")
     parser.add_argument("--sim-speed", dest="sim_speed", type=float,
                         help="simulated clock speed-up (DEPOT_SIM_SPEED, default 60)")
+    parser.add_argument("--tick-seconds", dest="tick_seconds", type=float,
+                        help="seconds between enforcement ticks (DEPOT_TICK_SECONDS, default 15)")
+    parser.add_argument("--site-limit-source", dest="site_limit_source",
+                        help="building load source: simulator, meter, or an http(s) URL returning "
+                             '{"building_kw": …, "pv_kw": …} (DEPOT_SITE_LIMIT_SOURCE; default none)')
 
 
 def add_db_argument(parser: argparse.ArgumentParser) -> None:

@@ -655,6 +655,13 @@ class Store:
                              .order_by(TransactionRow.id))
             return [_transaction(r) for r in rows]
 
+    def live_readings(self) -> dict[int, tuple[float | None, datetime | None]]:
+        """Running sessions' newest power (W) and when it was measured, by transaction id."""
+        with self.session() as s:
+            rows = s.execute(select(TransactionRow.id, TransactionRow.last_power_w, TransactionRow.last_sample_at)
+                             .where(TransactionRow.stopped_at.is_(None)))
+            return {tid: (power, at) for tid, power, at in rows}
+
     def active_transaction_on(self, charger_id: str, connector_id: int) -> Transaction | None:
         with self.session() as s:
             row = s.scalar(select(TransactionRow).where(

@@ -25,7 +25,7 @@ def wait_for(predicate, timeout=30.0, step=0.2):
 @pytest.fixture
 def running(db_url):
     settings = Settings(database_url=db_url, ocpp_port=0, port=0, simulator=True, chargers=6, sim_speed=120,
-                        sim_fault_rate=0.0, heartbeat_interval=600)
+                        sim_fault_rate=0.0).for_demo()
     store = Store(db_url)
     store.migrate()
     clock = DemoClock(datetime(2026, 11, 20, 17, 0, tzinfo=UTC), settings.sim_speed)

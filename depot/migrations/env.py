@@ -3,6 +3,7 @@
 from alembic import context
 from sqlalchemy import engine_from_config, pool
 
+import depot.enforcement_store  # noqa: F401,E402  (its tables)
 from depot.store import Base
 
 config = context.config

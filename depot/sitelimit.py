@@ -1,0 +1,83 @@
+"""PURE: the power the chargers may draw now, from the grid connection and the building's readings.
+
+    site limit = grid connection − safety margin − building load + PV
+
+No I/O, no clock. A building reading that is missing or older than `stale_after` is the WORST case
+(`building_max_kw`, no PV), never zero: the chargers then get less, never more, than is safe.
+Also the demo's building-load and PV profile, and the parser of the HTTP JSON source.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from depot.errors import ValidationError
+
+
+@dataclass(frozen=True)
+class Reading:
+    at: datetime
+    building_kw: float | None
+    pv_kw: float | None = None
+
+
+@dataclass(frozen=True)
+class SiteLimit:
+    limit_kw: float
+    building_kw: float
+    pv_kw: float
+    stale: bool
+    reason: str
+
+
+def site_limit(grid_kw: float, margin_kw: float, reading: Reading | None, *, now: datetime,
+               stale_after: timedelta, building_max_kw: float, has_source: bool = True) -> SiteLimit:
+    base = max(0.0, grid_kw - margin_kw)
+    if not has_source:
+        return SiteLimit(base, 0.0, 0.0, False, "no building meter configured: the grid connection is for charging")
+    if reading is None or reading.building_kw is None or now - reading.at > stale_after:
+        age = "no reading" if reading is None else f"reading {int((now - reading.at).total_seconds())} s old"
+        return SiteLimit(max(0.0, base - building_max_kw), building_max_kw, 0.0, True,
+                         f"building load unknown ({age}): assumed its maximum {building_max_kw:g} kW")
+    pv = max(0.0, reading.pv_kw or 0.0)
+    building = max(0.0, reading.building_kw)
+    limit = min(base, max(0.0, base - building + pv))  # PV never lifts us above the connection itself
+    return SiteLimit(limit, building, pv, False, "measured")
+
+
+def demo_building(now: datetime) -> Reading:
+    """The demo depot's offices and workshop: 25 kW at night, up to 90 kW in the working day with an evening
+    bump, and PV up to 60 kW around noon (UTC)."""
+    h = now.astimezone(UTC).hour + now.minute / 60.0
+    work = 55.0 * math.exp(-(((h - 11.0) / 3.5) ** 2))
+    evening = 25.0 * math.exp(-(((h - 18.0) / 1.5) ** 2))
+    pv = max(0.0, 60.0 * math.sin(math.pi * (h - 7.0) / 10.0)) if 7.0 <= h <= 17.0 else 0.0
+    return Reading(now, round(25.0 + work + evening, 1), round(pv, 1))
+
+
+def parse_http_reading(data: object, *, now: datetime) -> Reading:
+    """The JSON an HTTP building meter returns: {"building_kw": 42.0, "pv_kw": 10.0, "at": ISO (optional)}."""
+    if not isinstance(data, dict):
+        raise ValidationError("body", "expected a JSON object with building_kw")
+    try:
+        building = float(data["building_kw"])
+    except (KeyError, TypeError, ValueError):
+        raise ValidationError("building_kw", "missing or not a number") from None
+    pv = data.get("pv_kw")
+    try:
+        pv_kw = None if pv is None else float(pv)
+    except (TypeError, ValueError):
+        raise ValidationError("pv_kw", "not a number") from None
+    at = now
+    if data.get("at"):
+        try:
+            at = datetime.fromisoformat(str(data["at"]).replace("Z", "+00:00"))
+        except ValueError:
+            raise ValidationError("at", "not an ISO 8601 date-time") from None
+        if at.tzinfo is None:
+            raise ValidationError("at", "must carry a time zone")
+    if building < 0 or (pv_kw is not None and pv_kw < 0):
+        raise ValidationError("building_kw", "readings must not be negative")
+    return Reading(at, building, pv_kw)

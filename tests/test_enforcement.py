@@ -1,0 +1,110 @@
+"""Enforcement against the simulated depot over loopback: profiles obeyed, a site-limit drop reduces every
+charger within one tick, a charger that rejects profiles is flagged, and the defaults hold without us."""
+
+import time
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from depot import enforcement_store as es
+from depot.clock import DemoClock
+from depot.runtime import Runtime
+from depot.settings import Settings
+from depot.store import Store
+from tests.test_runtime import wait_for
+
+
+@pytest.fixture
+def depot(db_url):
+    settings = Settings(database_url=db_url, ocpp_port=0, port=0, simulator=True, chargers=6, sim_speed=30,
+                        sim_fault_rate=0.0, tick_seconds=1.0, site_poll_seconds=0.3, grid_kw=150.0).for_demo()
+    settings = replace(settings, site_limit_source="")  # no building: the site limit is exactly the grid
+    store = Store(db_url)
+    store.migrate()
+    runtime = Runtime(settings, store, clock=DemoClock(datetime(2026, 11, 20, 22, 0, tzinfo=UTC), settings.sim_speed))
+    runtime.start()
+    yield runtime, store
+    runtime.stop()
+    store.dispose()
+
+
+def charging(runtime):
+    return [(c, 1) for c in runtime.simulator.chargers if c.session(1) is not None and c.transaction_id(1)]
+
+
+def test_profiles_follow_the_plan_and_a_limit_drop_reduces_every_charger_within_one_tick(depot):
+    runtime, store = depot
+    enforcer = runtime.enforcer
+    wait_for(lambda: len(charging(runtime)) >= 3, timeout=60)
+    wait_for(lambda: store.active_plan() is not None and len(enforcer.commanded) >= 3, timeout=60)
+    # every charger got its default and its station max after boot
+    cmds = es.commands(store)
+    assert {c.purpose for c in cmds} >= {"TxDefaultProfile", "TxProfile"}
+    assert {"ChargePointMaxProfile", "ChargingStationMaxProfile"} & {c.purpose for c in cmds}
+    limit = enforcer.current_limit(runtime.clock())
+    assert sum(enforcer.commanded.values()) <= limit.limit_kw + 1e-6
+    # what the simulated chargers obey is what we commanded
+    for sim, conn in charging(runtime):
+        key = (sim.id, conn)
+        if key in enforcer.commanded:
+            assert sim.limit_kw(conn) <= enforcer.commanded[key] + 0.5
+
+    # the grid connection drops to a third: the site poll notices and one pass brings every charger under it
+    site = store.get_site()
+    seen = len(enforcer.history)
+    store.set_site(site.name, round(sum(enforcer.commanded.values()) / 2, 1), 0.0)
+    new_limit = enforcer.current_limit(runtime.clock()).limit_kw
+    started = time.monotonic()
+    wait_for(lambda: enforcer.limit.limit_kw == new_limit and sum(enforcer.commanded.values()) <= new_limit + 1e-6,
+             timeout=10, step=0.05)
+    assert time.monotonic() - started <= settings_tick(runtime) + 1.0  # within one tick (plus the poll)
+    passes = list(enforcer.history)[seen:]
+    drop = next(p for p in passes if "site limit changed" in p.reason or p.site_limit_kw == new_limit)
+    assert drop.steps and drop.steps[0].startswith("reduce")  # reductions first
+    sims = {s.id: s for s in runtime.simulator.chargers}
+    total = sum(sims[cid].limit_kw(conn) for (cid, conn) in enforcer.commanded)
+    assert total <= new_limit + 0.5 * len(enforcer.commanded)
+
+
+def test_a_charger_that_rejects_profiles_is_flagged_and_not_trusted(depot):
+    runtime, store = depot
+    enforcer = runtime.enforcer
+    wait_for(lambda: len(enforcer.commanded) >= 2, timeout=60)
+    victim = next(sim for sim, _ in charging(runtime) if (sim.id, 1) in enforcer.commanded)
+    runtime.run(_call(victim.set_reject_profiles, True))
+    site = store.get_site()
+    store.set_site(site.name, site.grid_kw / 2, site.safety_margin_kw)  # forces new limits on everyone
+    runtime.run(enforcer.tick(reason="test"))
+    health = wait_for(lambda: es.health(store).get(victim.id))
+    assert health.state == "rejecting"
+    assert any(c.status == "Rejected" for c in es.commands(store, charger_id=victim.id))
+    # untrusted: its draw is reserved off the others, and the next pass sends it nothing
+    sent_before = len(es.commands(store, charger_id=victim.id))
+    runtime.run(enforcer.tick(reason="test again"))
+    assert len(es.commands(store, charger_id=victim.id)) == sent_before
+
+
+def test_defaults_hold_when_the_server_stops(depot):
+    runtime, store = depot
+    enforcer = runtime.enforcer
+    wait_for(lambda: len(enforcer.defaults) == 6, timeout=60)
+    shares = dict(enforcer.defaults)
+    assert sum(shares.values()) <= store.get_site().grid_kw  # the shares alone fit the site
+    runtime.run(runtime.central.stop())
+    sims = {s.id: s for s in runtime.simulator.chargers}
+    wait_for(lambda: not any(s.connected for s in sims.values()), timeout=30)
+    # a vehicle that plugs in while we are gone charges at no more than its charger's default share
+    free = next(s for s in sims.values() if s.session(1) is not None)
+    vehicle = runtime.run(_call(free.unplug, 1))
+    conn = runtime.run(_call(free.plug_in, vehicle, 30.0))
+    later = runtime.clock() + timedelta(minutes=1)
+    assert free.limit_kw(conn, now=later) <= shares[free.id] + 0.5
+
+
+def settings_tick(runtime) -> float:
+    return runtime.settings.tick_seconds
+
+
+async def _call(fn, *args):
+    return fn(*args)
