@@ -48,7 +48,6 @@ log = logging.getLogger(__name__)
 
 ENFORCE_EVENTS = {"tx_started", "tx_stopped", "fault", "disconnected", "offline"}
 ENFORCE_STATUSES = {"Charging", "SuspendedEV", "SuspendedEVSE", "Faulted", "Available", "Finishing"}
-UNTRUSTED = {"rejecting", "overdrawing"}
 LIMIT_CHANGE_KW = 1.0  # a site-limit change of at least this triggers an immediate run
 
 
@@ -279,7 +278,7 @@ class Enforcer:
             self.overdraw_since.pop(key, None)
         plan = self._plan_view(now)
         health = es.health(self.store)
-        untrusted = {s.key for s in sessions if health.get(s.charger.id) and health[s.charger.id].state in UNTRUSTED}
+        untrusted = {s.key for s in sessions if health.get(s.charger.id) and health[s.charger.id].state in es.UNTRUSTED}
         # an untrusted charger's draw is a load we cannot steer: it comes off the others' limit
         reserved = sum(max(s.power_kw or 0.0, self.commanded.get(s.key, s.charger.max_kw))
                        for s in sessions if s.key in untrusted)

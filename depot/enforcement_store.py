@@ -16,6 +16,9 @@ from sqlalchemy.orm import Mapped, mapped_column
 from depot.store import Base, Store, UTCDateTime
 
 
+UNTRUSTED = frozenset({"rejecting", "overdrawing"})  # health states whose chargers we cannot steer
+
+
 class CommandRow(Base):
     __tablename__ = "charging_commands"
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)

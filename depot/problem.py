@@ -189,7 +189,7 @@ def site_limits(site: Site, building_kw: Sequence[float] | None, slots: int) -> 
     base = site.grid_kw - site.safety_margin_kw
     if building_kw is None:
         return tuple(max(0.0, base) for _ in range(slots))
-    return tuple(max(0.0, base - b) for b in building_kw)
+    return tuple(min(base, max(0.0, base - b)) for b in building_kw)  # PV never lifts us above the connection
 
 
 def _need(key: str, ch: Charger, max_kw: float, need: float, departure: datetime, arrival: datetime | None,

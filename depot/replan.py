@@ -11,11 +11,23 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from depot import enforcement_store as es
 from depot.clock import Clock
 from depot.departures import Departure, shift_departures
 from depot.planner import Plan, PlanningProblem, ShortfallExplanation, explain_shortfall, plan
-from depot.problem import DepotSnapshot, LiveSession, PlannedVehicle, Readiness, build_problem, readiness
+from depot.problem import (
+    SLOT_MINUTES,
+    SLOTS,
+    DepotSnapshot,
+    LiveSession,
+    PlannedVehicle,
+    Readiness,
+    build_problem,
+    readiness,
+    slot_start,
+)
 from depot.settings import Settings
+from depot.sitelimit import Reading, building_forecast
 from depot.store import PlanRecord, Store
 
 log = logging.getLogger(__name__)
@@ -40,16 +52,35 @@ def snapshot(store: Store, settings: Settings, now: datetime,
     (a preview of the dispatcher's unsaved edits)."""
     views, _ = store.floor_snapshot(now, default_heartbeat=settings.heartbeat_interval)
     txs = {t.id: t for t in store.active_transactions()}
+    untrusted = {cid for cid, h in es.health(store).items() if h.state in es.UNTRUSTED}
     sessions = []
+    steady_kw = 0.0  # what chargers that do not obey draw: a load the plan must work around, not steer
     for v in views:
         for c in v.connectors:
             tx = txs.get(c.transaction_id) if c.transaction_id is not None else None
-            if tx is not None:
-                sessions.append(LiveSession(tx, v.charger, c.status, v.online, c.soc, c.session_kwh or 0.0))
+            if tx is None:
+                continue
+            if v.charger.id in untrusted:
+                steady_kw += c.power_kw if c.power_kw is not None else v.charger.max_kw
+                continue
+            sessions.append(LiveSession(tx, v.charger, c.status, v.online, c.soc, c.session_kwh or 0.0))
     one_offs = store.departures(after=now) if departures is None else departures
     shift = shift_departures(store.roster(), one_offs, now=now, horizon=HORIZON)
     vehicles = {v.id: v for v in store.list_vehicles()}
-    return DepotSnapshot(store.get_site(), tuple(views), tuple(sessions), vehicles, tuple(shift))
+    site = store.get_site()
+    building = _building(store, settings, site, now)
+    if steady_kw:
+        building = tuple(b + steady_kw for b in (building or (0.0,) * SLOTS))
+    return DepotSnapshot(site, tuple(views), tuple(sessions), vehicles, tuple(shift), building_kw=building)
+
+
+def _building(store: Store, settings: Settings, site, now: datetime) -> tuple[float, ...] | None:
+    latest = es.latest_reading(store) if settings.site_limit_source else None
+    worst = settings.building_max_kw if settings.building_max_kw >= 0 else 0.5 * site.grid_kw
+    return building_forecast(settings.site_limit_source,
+                             Reading(latest.at, latest.building_kw, latest.pv_kw) if latest else None,
+                             start=slot_start(now, SLOT_MINUTES), slots=SLOTS, slot_minutes=SLOT_MINUTES, now=now,
+                             stale_after=timedelta(seconds=settings.stale_after_s), building_max_kw=worst)
 
 
 def solve(snap: DepotSnapshot, now: datetime, *, time_limit_s: float = TIME_LIMIT_S) -> PlanOutcome:

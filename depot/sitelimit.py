@@ -81,3 +81,19 @@ def parse_http_reading(data: object, *, now: datetime) -> Reading:
     if building < 0 or (pv_kw is not None and pv_kw < 0):
         raise ValidationError("building_kw", "readings must not be negative")
     return Reading(at, building, pv_kw)
+
+
+def building_forecast(source: str, latest: Reading | None, *, start: datetime, slots: int, slot_minutes: float,
+                      now: datetime, stale_after: timedelta, building_max_kw: float) -> tuple[float, ...] | None:
+    """The building's net load (load − PV) per planning slot, for the planner's site limit.
+
+    No source: None (the connection is for charging). The demo: its profile. A meter or HTTP source: the
+    latest reading held flat (a persistence forecast), or the worst case when it is missing or stale."""
+    if not source:
+        return None
+    times = [start + timedelta(minutes=slot_minutes * k) for k in range(slots)]
+    if source == "simulator":
+        return tuple((r.building_kw or 0.0) - (r.pv_kw or 0.0) for r in map(demo_building, times))
+    if latest is None or latest.building_kw is None or now - latest.at > stale_after:
+        return tuple(building_max_kw for _ in times)
+    return tuple(latest.building_kw - (latest.pv_kw or 0.0) for _ in times)

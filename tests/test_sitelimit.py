@@ -1,0 +1,66 @@
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from depot import enforcement_store as es
+from depot.errors import ValidationError
+from depot.model import Charger, ConnectorStatus, MeterSample, Protocol, Vehicle
+from depot.replan import snapshot
+from depot.settings import Settings
+from depot.sitelimit import Reading, building_forecast, demo_building, parse_http_reading, site_limit
+
+NOW = datetime(2026, 11, 20, 22, 0, tzinfo=UTC)
+STALE = timedelta(seconds=120)
+
+
+def test_measured_building_and_pv():
+    lim = site_limit(500, 20, Reading(NOW, 120.0, 30.0), now=NOW, stale_after=STALE, building_max_kw=250)
+    assert (lim.limit_kw, lim.stale) == (390.0, False)
+    sunny = site_limit(500, 20, Reading(NOW, 10.0, 90.0), now=NOW, stale_after=STALE, building_max_kw=250)
+    assert sunny.limit_kw == 480.0  # PV never lifts the limit above the connection itself
+
+
+def test_missing_or_stale_building_is_the_worst_case_never_zero():
+    for reading in (None, Reading(NOW - timedelta(minutes=5), 10.0), Reading(NOW, None)):
+        lim = site_limit(500, 20, reading, now=NOW, stale_after=STALE, building_max_kw=250)
+        assert lim.limit_kw == 230.0 and lim.stale and "assumed its maximum 250" in lim.reason
+    assert site_limit(500, 20, None, now=NOW, stale_after=STALE, building_max_kw=250, has_source=False).limit_kw == 480
+
+
+def test_http_reading_parse_errors_name_the_field():
+    r = parse_http_reading({"building_kw": "42.5", "pv_kw": 3, "at": "2026-11-20T21:59:00Z"}, now=NOW)
+    assert (r.building_kw, r.pv_kw, r.at) == (42.5, 3.0, datetime(2026, 11, 20, 21, 59, tzinfo=UTC))
+    for body, field in (([], "body"), ({}, "building_kw"), ({"building_kw": 1, "pv_kw": "x"}, "pv_kw"),
+                        ({"building_kw": 1, "at": "2026-11-20 21:00"}, "at"), ({"building_kw": -1}, "building_kw")):
+        with pytest.raises(ValidationError) as info:
+            parse_http_reading(body, now=NOW)
+        assert info.value.field == field
+
+
+def test_demo_building_has_a_working_day_and_midday_sun():
+    night, noon = demo_building(NOW.replace(hour=2)), demo_building(NOW.replace(hour=12))
+    assert night.pv_kw == 0 and noon.pv_kw > 50 and noon.building_kw > night.building_kw
+
+
+def test_forecast_per_slot():
+    kw = dict(start=NOW, slots=4, slot_minutes=15, now=NOW, stale_after=STALE, building_max_kw=99.0)
+    assert building_forecast("", None, **kw) is None
+    assert building_forecast("meter", None, **kw) == (99.0,) * 4
+    assert building_forecast("meter", Reading(NOW, 40.0, 10.0), **kw) == (30.0,) * 4
+    assert len(building_forecast("simulator", None, **kw)) == 4
+
+
+def test_untrusted_chargers_are_planned_around_not_steered(store):
+    settings = Settings(database_url=store.url, simulator=False)
+    store.set_site("Depot", 100.0)
+    for cid in ("GOOD", "BAD"):
+        store.add_charger(Charger(cid, 22.0))
+        store.record_boot(cid, protocol=Protocol.OCPP16, now=NOW)
+        store.set_connector_status(cid, 1, ConnectorStatus.CHARGING, now=NOW)
+        store.add_vehicle(Vehicle(f"V-{cid}", cid, 80.0, id_tag=f"T-{cid}"))
+        tx = store.start_transaction(cid, 1, f"T-{cid}", started_at=NOW)
+        store.add_meter_samples(cid, 1, [MeterSample(NOW, 0.0, 18_000.0)], transaction_id=tx.id)
+    es.set_health(store, "BAD", "overdrawing", now=NOW, detail="draws 18 kW above 7 kW")
+    snap = snapshot(store, settings, NOW)
+    assert [s.charger.id for s in snap.sessions] == ["GOOD"]
+    assert snap.building_kw == (18.0,) * 96  # its draw is a load the plan keeps room for
