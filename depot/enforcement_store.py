@@ -15,7 +15,6 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from depot.store import Base, Store, UTCDateTime
 
-
 UNTRUSTED = frozenset({"rejecting", "overdrawing"})  # health states whose chargers we cannot steer
 
 
