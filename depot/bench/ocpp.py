@@ -428,7 +428,8 @@ def _report(n, seconds, interval, procs, stats: list[ClientStats], rows, server_
         ("errors", f"{errors}"),
         ("client loop lag max", f"{lag:.1f} ms (while connecting {lag_connect:.1f} ms)"),
         ("client CPU", f"{sum(s.cpu_s for s in stats):.1f} s"),
-        ("server CPU", f"{server_cpu:.1f} s" if server_cpu is not None else "n/a"),
+        ("server CPU", f"{server_cpu:.1f} s, {1000 * server_cpu / max(1, answered):.1f} ms per message answered"
+                       if server_cpu is not None else "n/a"),
         ("MeterValues answered", f"{meter_answered}"),
         ("store: meter_samples", f"{rows['meter_samples']} ({'=' if samples_ok else '≠'} MeterValues answered)"),
         ("store: chargers / connectors", f"{rows['chargers']} / {rows['connectors']}"),
