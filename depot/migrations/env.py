@@ -5,6 +5,7 @@ from sqlalchemy import engine_from_config, pool
 
 import depot.enforcement_store  # noqa: F401,E402  (its tables)
 from depot.store import Base
+from depot import alerts, maintenance, people  # noqa: F401,E402,I001  (their tables)
 
 config = context.config
 target_metadata = Base.metadata
