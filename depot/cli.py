@@ -9,6 +9,7 @@
     depot plan PROBLEM.json [-o PLAN.json]       the planner on a problem file (shared/planning-format.md)
     depot simulate --url ws://HOST:PORT --chargers N [--speed X]
     depot db upgrade                             create or migrate the database schema
+    depot users add NAME --role ROLE [--password-file F] | list | set-role NAME ROLE | disable NAME
 
 Every subcommand takes `--db URL` (or DEPOT_DATABASE_URL); the default is the SQLite file the app uses.
 Exit status: 0 success, 2 invalid input (the message names the field), 1 anything else.
@@ -21,6 +22,7 @@ import sys
 from collections.abc import Sequence
 from typing import TextIO
 
+from depot import people_cli
 from depot.errors import DepotError, NotFound, ValidationError
 from depot.model import Charger, CurrentType, Vehicle
 from depot.settings import Settings, add_db_argument, add_server_arguments
@@ -82,6 +84,8 @@ def build_parser() -> argparse.ArgumentParser:
     site_set.add_argument("--name", help="site name")
     site.add_parser("show", help="show the site settings")
 
+    people_cli.add_parser(sub)  # depot users …
+
     db = sub.add_parser("db", help="database schema").add_subparsers(dest="action", required=True)
     db.add_parser("upgrade", help="create or migrate the schema to the newest version")
 
@@ -132,6 +136,8 @@ def _manage(args: argparse.Namespace, store: Store, out: TextIO) -> int:
     cmd, action = args.command, getattr(args, "action", None)
     if cmd == "db":
         print(f"schema is up to date ({store.url})", file=out)
+    elif cmd == "users":
+        return people_cli.run(args, store, out)
     elif (cmd, action) == ("site", "set"):
         current = store.get_site()
         if args.margin_kw < 0 or args.margin_kw >= args.grid_kw:
