@@ -17,10 +17,12 @@ import dash
 import dash_bootstrap_components as dbc
 from dash import dcc, html
 
+from depot import auth
 from depot.clock import DemoClock, demo_clock_start, utc_now
 from depot.settings import Settings, add_server_arguments
 from depot.store import Store
 from depot.web import EXTENSION, Services
+from layouts import _auth_parts
 
 HERE = Path(__file__).resolve().parent
 DEMO_HEARTBEAT_REAL_S = 10  # the demo's chargers heartbeat every 10 real seconds, whatever the speed-up
@@ -32,12 +34,13 @@ NAV = [("Floor plan", "/"), ("Planner", "/planner"), ("Power", "/power"), ("Repo
 
 def _shell() -> html.Div:
     links = [dbc.NavItem(dbc.NavLink(label, href=href, active="exact")) for label, href in NAV
-             if any(p["path"] == href for p in dash.page_registry.values())]
+             if any(p["path"] == href for p in dash.page_registry.values()) and auth.page_allowed(auth.role(), href)]
     navbar = dbc.Navbar(
         dbc.Container([
             dbc.NavbarBrand([html.Span("⚡", className="brand-mark"), " Depot"], href="/"),
             dbc.Nav(links, navbar=True, className="me-auto"),
             html.Span(id="nav-clock", className="navbar-text small text-light"),
+            _auth_parts.header_right(),
         ], fluid=True),
         color="dark", dark=True, className="mb-3", sticky="top",
     )
@@ -58,6 +61,7 @@ def build_app() -> dash.Dash:
         update_title=None,
     )
     app.layout = _shell
+    auth.init_app(app)  # sign-in, CSRF, the request gate and page guards (depot/auth.py)
     return app
 
 
@@ -68,7 +72,7 @@ server = app.server
 def configure(services: Services, dash_app: dash.Dash = app) -> dash.Dash:
     """Attach this process's services (settings, store, clock, runtime) to the app."""
     dash_app.server.extensions[EXTENSION] = services
-    dash_app.server.config["SECRET_KEY"] = services.settings.secret_key or dash_app.server.config.get("SECRET_KEY")
+    auth.configure(dash_app, services)  # signing key, secure cookies, demo users
     return dash_app
 
 

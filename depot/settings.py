@@ -52,6 +52,18 @@ class Settings:
     obey_grace_s: float = 120.0  # … for longer than this (clock seconds)
     profile_hours: float = 8.0  # how far ahead a TxProfile reaches
     station_max: bool = True  # send each charger a ChargePointMax/ChargingStationMax profile at its max kW
+    # people and maintenance: cookies, alert notifications (depot/notify.py)
+    secure_cookies: bool = False  # session cookies only over HTTPS (set behind a TLS proxy)
+    smtp_host: str = ""  # alert e-mail: none unless set
+    smtp_port: int = 25
+    smtp_user: str = ""
+    smtp_password: str = ""
+    smtp_starttls: bool = False
+    mail_from: str = "depot@localhost"
+    mail_to: str = ""  # comma-separated
+    mail_severities: str = "critical"  # comma-separated: critical, warning, info
+    webhook_url: str = ""  # alert webhook (JSON POST): none unless set
+    webhook_severities: str = "critical,warning"
 
     def __post_init__(self) -> None:
         if not self.database_url:
@@ -153,6 +165,8 @@ def add_server_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--site-limit-source", dest="site_limit_source",
                         help="building load source: simulator, meter, or an http(s) URL returning "
                              '{"building_kw": …, "pv_kw": …} (DEPOT_SITE_LIMIT_SOURCE; default none)')
+    parser.add_argument("--secure-cookies", dest="secure_cookies", action="store_const", const=True,
+                        help="send session cookies over HTTPS only (DEPOT_SECURE_COOKIES; behind a TLS proxy)")
 
 
 def add_db_argument(parser: argparse.ArgumentParser) -> None:

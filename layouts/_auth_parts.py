@@ -1,0 +1,76 @@
+"""The header's people parts (alert badge, user menu) and the notices a guarded page shows instead of itself.
+
+The page loader skips this file (its name starts with "_"); app.py's shell imports it.
+"""
+
+from __future__ import annotations
+
+import dash_bootstrap_components as dbc
+from dash import Input, Output, callback, dcc, html
+from flask_wtf.csrf import generate_csrf
+
+from depot import alerts
+from depot.auth import LOGIN_PATH, MANAGE, SEE_ALERTS, can, require, user
+from depot.people import ROLE_TEXT
+from depot.web import services
+
+BADGE, BADGE_TICK, USER_MENU = "hdr-alert-badge", "hdr-alert-tick", "hdr-user-menu"
+BADGE_REFRESH_MS = 10_000
+
+
+def csrf_field() -> dcc.Input:
+    return dcc.Input(type="hidden", name="csrf_token", value=generate_csrf())
+
+
+def badge_state() -> tuple[str, str, str]:
+    """(text, class, tooltip) of the alert badge: open alerts, coloured by the worst of them."""
+    c = alerts.counts(services().store)
+    open_, acked = c["open"], c["acknowledged"]
+    n = sum(open_.values())
+    worst = "critical" if open_.get("critical") else "warning" if open_.get("warning") else "info" if n else "none"
+    tip = f"{n} open alert{'s' if n != 1 else ''}, {sum(acked.values())} acknowledged"
+    return str(n), f"alert-badge alert-badge-{worst}", tip
+
+
+def header_right() -> html.Div:
+    """The alert badge (managers, maintenance) and the user menu; nothing for an anonymous visitor."""
+    u = user()
+    if u is None:
+        return html.Div()
+    items = []
+    if can(SEE_ALERTS):
+        text, cls, tip = badge_state()
+        items.append(html.A(["Alerts ", html.Span(text, id=BADGE, className=cls, title=tip)], href="/maintenance",
+                            className="nav-alerts me-3", title=tip))
+        items.append(dcc.Interval(id=BADGE_TICK, interval=BADGE_REFRESH_MS))
+    menu = [dbc.DropdownMenuItem(f"Role: {u.role}", header=True),
+            dbc.DropdownMenuItem(ROLE_TEXT.get(u.role, ""), header=True, class_name="small text-muted")]
+    if can(MANAGE):
+        menu.append(dbc.DropdownMenuItem("Users and audit log", href="/users"))
+    menu += [dbc.DropdownMenuItem(divider=True),
+             html.Form([csrf_field(), html.Button("Sign out", type="submit", id="hdr-logout",
+                                                  className="dropdown-item")], method="POST", action="/logout")]
+    items.append(dbc.DropdownMenu(menu, label=u.name, id=USER_MENU, align_end=True, nav=False, size="sm",
+                                  color="secondary", class_name="user-menu"))
+    return html.Div(items, className="d-flex align-items-center ms-3")
+
+
+@callback(Output(BADGE, "children"), Output(BADGE, "className"), Output(BADGE, "title"),
+          Input(BADGE_TICK, "n_intervals"), prevent_initial_call=True)
+@require(*SEE_ALERTS)
+def refresh_badge(_n):
+    return badge_state()
+
+
+def login_needed(path: str) -> html.Div:
+    return html.Div([html.H3("Please sign in"),
+                     html.P(["This page needs a signed-in user. ",
+                             html.A("Sign in", href=f"{LOGIN_PATH}?next={path}")])], className="empty-state")
+
+
+def no_access(name: str, role: str, path: str) -> html.Div:
+    return html.Div([
+        html.H3("No access to this page", className="h4"),
+        html.P(f"You are signed in as {name} ({role}: {ROLE_TEXT.get(role, '')}). {path} is not part of that role."),
+        html.P(["Ask a manager if you need it. ", html.A("Back to the floor plan", href="/")], className="mb-0"),
+    ], className="empty-state", id="no-access")
