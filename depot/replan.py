@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 from depot import enforcement_store as es
 from depot.clock import Clock
 from depot.departures import Departure, shift_departures
+from depot.maintenance import chargers_in_maintenance
 from depot.planner import Plan, PlanningProblem, ShortfallExplanation, explain_shortfall, plan
 from depot.problem import (
     SLOT_MINUTES,
@@ -53,6 +54,7 @@ def snapshot(store: Store, settings: Settings, now: datetime,
     views, _ = store.floor_snapshot(now, default_heartbeat=settings.heartbeat_interval)
     txs = {t.id: t for t in store.active_transactions()}
     untrusted = {cid for cid, h in es.health(store).items() if h.state in es.UNTRUSTED}
+    resting = chargers_in_maintenance(store, now)  # out of service (depot.maintenance): planned without
     sessions = []
     steady_kw = 0.0  # what chargers that do not obey draw: a load the plan must work around, not steer
     for v in views:
@@ -60,7 +62,7 @@ def snapshot(store: Store, settings: Settings, now: datetime,
             tx = txs.get(c.transaction_id) if c.transaction_id is not None else None
             if tx is None:
                 continue
-            if v.charger.id in untrusted:
+            if v.charger.id in untrusted or v.charger.id in resting:
                 steady_kw += c.power_kw if c.power_kw is not None else v.charger.max_kw
                 continue
             sessions.append(LiveSession(tx, v.charger, c.status, v.online, c.soc, c.session_kwh or 0.0))
@@ -71,6 +73,7 @@ def snapshot(store: Store, settings: Settings, now: datetime,
     building = _building(store, settings, site, now)
     if steady_kw:
         building = tuple(b + steady_kw for b in (building or (0.0,) * SLOTS))
+    views = [v for v in views if v.charger.id not in resting]
     return DepotSnapshot(site, tuple(views), tuple(sessions), vehicles, tuple(shift), building_kw=building)
 
 

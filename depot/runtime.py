@@ -153,6 +153,7 @@ class Runtime:
         # a periodic re-plan catches what no event announces (time passing, a vehicle drawing less than planned)
         scheduler.add_job(self._periodic_replan, "interval", id="replan",
                           seconds=max(5.0, self._real(REPLAN_EVERY_S)), max_instances=1, coalesce=True)
+        __import__("depot.alerts").alerts.install(self)  # alerts, notifications, maintenance windows
 
     def _real(self, clock_seconds: float) -> float:
         from depot.clock import real_seconds
