@@ -870,7 +870,7 @@ def test_ocpp_bench_smoke():
     from depot.bench.ocpp import run
 
     out = io.StringIO()
-    code = run(4, seconds=2.0, interval=1.0, procs=1, grace=5.0, seed=1, out=out)
+    code = run(4, seconds=1.0, interval=0.5, procs=1, grace=5.0, seed=1, out=out)
     text = out.getvalue()
     assert code == 0, text
     assert "| connected                    | 4/4" in text

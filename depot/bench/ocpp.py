@@ -283,8 +283,13 @@ async def _client_main(chargers: list[tuple[str, str]], url: str, t_start: float
     return stats
 
 
-def client_process(chargers, url, t_start, seconds, interval, grace, seed, conn) -> None:
+def client_process(chargers, interval, grace, seed, conn) -> None:
+    """A client process: import, say "ready", get (url, start time, seconds), run, send back its ClientStats."""
     try:
+        import websockets.asyncio.client  # noqa: F401  (imported before "ready": not inside the measurement)
+
+        conn.send("ready")
+        url, t_start, seconds = conn.recv()
         stats = asyncio.run(_client_main(chargers, url, t_start, seconds, interval, grace, seed))
         conn.send(stats)
     except BaseException as exc:  # report, never hang the parent
@@ -314,19 +319,27 @@ def _seed_db(db_url: str, ids: list[tuple[str, str]]) -> None:
     store.dispose()
 
 
-def _start_server(db_url: str, timeout: float = 60.0) -> tuple[subprocess.Popen, int]:
-    proc = subprocess.Popen([sys.executable, "-m", "depot.bench.ocpp", "_serve", db_url], stdin=subprocess.PIPE,
+def _launch_server(db_url: str) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "depot.bench.ocpp", "_serve", db_url], stdin=subprocess.PIPE,
                             stdout=subprocess.PIPE, text=True)
+
+
+def _server_port(proc: subprocess.Popen, timeout: float = 60.0) -> int:
     end = time.time() + timeout
     line = ""
     while time.time() < end:
         line = proc.stdout.readline()
         if line.startswith("PORT "):
-            return proc, int(line.split()[1])
+            return int(line.split()[1])
         if not line and proc.poll() is not None:
             break
     proc.kill()
     raise RuntimeError(f"the central system did not start (last output {line!r})")
+
+
+def _start_server(db_url: str, timeout: float = 60.0) -> tuple[subprocess.Popen, int]:
+    proc = _launch_server(db_url)
+    return proc, _server_port(proc, timeout)
 
 
 def _stop_server(proc: subprocess.Popen) -> None:
@@ -345,22 +358,26 @@ def run(n: int, seconds: float, interval: float, procs: int, grace: float, seed:
     with tempfile.TemporaryDirectory(prefix="depot-bench-") as tmp:
         db_url = f"sqlite:///{Path(tmp) / 'bench.sqlite3'}"
         _seed_db(db_url, ids)
-        server, port = _start_server(db_url)
-        url = f"ws://{HOST}:{port}/ocpp"
+        server = _launch_server(db_url)
         stats: list[ClientStats] = []
         server_cpu = None
+        workers = []
         try:
             ctx = mp.get_context("spawn")
-            t_start = time.time() + 1.5 + 0.5 * procs  # time for the client processes to import
-            workers = []
-            for k in range(procs):
-                parent, child = ctx.Pipe(duplex=False)
-                share = ids[k::procs]
-                p = ctx.Process(target=client_process, args=(share, url, t_start, seconds, interval, grace,
-                                                             seed + k, child), daemon=True)
+            for k in range(procs):  # the client processes import while the server starts
+                parent, child = ctx.Pipe()
+                p = ctx.Process(target=client_process, args=(ids[k::procs], interval, grace, seed + k, child),
+                                daemon=True)
                 p.start()
                 child.close()
                 workers.append((p, parent))
+            url = f"ws://{HOST}:{_server_port(server)}/ocpp"
+            for _, parent in workers:
+                if not parent.poll(60) or parent.recv() != "ready":
+                    raise RuntimeError("a client process did not start")
+            t_start = time.time() + 0.2
+            for _, parent in workers:
+                parent.send((url, t_start, seconds))
             limit = t_start + seconds + grace + interval + 90
             for p, parent in workers:
                 if parent.poll(max(0.0, limit - time.time())):
@@ -369,11 +386,13 @@ def run(n: int, seconds: float, interval: float, procs: int, grace: float, seed:
                         raise RuntimeError(f"a client process failed: {result!r}")
                     stats.append(result)
                 else:
-                    p.kill()
                     raise RuntimeError("a client process did not finish in time")
                 p.join(10)
             server_cpu = _cpu_seconds(server.pid)
         finally:
+            for p, _ in workers:
+                if p.is_alive():
+                    p.kill()
             _stop_server(server)
         rows = _count_rows(db_url)
     return _report(n, seconds, interval, procs, stats, rows, server_cpu, load, out)
