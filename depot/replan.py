@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 from depot import enforcement_store as es
 from depot.clock import Clock
 from depot.departures import Departure, shift_departures
+from depot.ledger import planner_prices
 from depot.maintenance import chargers_in_maintenance
 from depot.planner import Plan, PlanningProblem, ShortfallExplanation, explain_shortfall, plan
 from depot.problem import (
@@ -74,7 +75,9 @@ def snapshot(store: Store, settings: Settings, now: datetime,
     if steady_kw:
         building = tuple(b + steady_kw for b in (building or (0.0,) * SLOTS))
     views = [v for v in views if v.charger.id not in resting]
-    return DepotSnapshot(site, tuple(views), tuple(sessions), vehicles, tuple(shift), building_kw=building)
+    prices = planner_prices(store, slot_start(now, SLOT_MINUTES), SLOTS, SLOT_MINUTES)  # None: no tariff yet
+    return DepotSnapshot(site, tuple(views), tuple(sessions), vehicles, tuple(shift), building_kw=building,
+                         prices=prices)
 
 
 def _building(store: Store, settings: Settings, site, now: datetime) -> tuple[float, ...] | None:
