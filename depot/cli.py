@@ -10,6 +10,7 @@
     depot simulate --url ws://HOST:PORT --chargers N [--speed X]
     depot db upgrade                             create or migrate the database schema
     depot users add NAME --role ROLE [--password-file F] | list | set-role NAME ROLE | disable NAME
+    depot report --from DATE --to DATE --by vehicle|charger|cost-centre|day --format csv|xlsx|pdf [-o FILE]
 
 Every subcommand takes `--db URL` (or DEPOT_DATABASE_URL); the default is the SQLite file the app uses.
 Exit status: 0 success, 2 invalid input (the message names the field), 1 anything else.
@@ -86,6 +87,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     people_cli.add_parser(sub)  # depot users …
 
+    report = sub.add_parser("report", help="energy cost report of a date range: CSV, XLSX or PDF")
+    report.add_argument("--from", dest="date_from", required=True, metavar="DATE", help="first day, YYYY-MM-DD")
+    report.add_argument("--to", dest="date_to", required=True, metavar="DATE", help="last day, inclusive")
+    report.add_argument("--by", default="vehicle", help="vehicle, route, cost-centre, department, billing-group, "
+                                                        "charger, site, day, week or month (default vehicle)")
+    report.add_argument("--format", dest="fmt", default="csv", choices=("csv", "xlsx", "pdf"))
+    report.add_argument("-o", "--output", metavar="FILE", help="default: CSV to stdout, XLSX/PDF to a file here")
+    add_db_argument(report)
+
     db = sub.add_parser("db", help="database schema").add_subparsers(dest="action", required=True)
     db.add_parser("upgrade", help="create or migrate the schema to the newest version")
 
@@ -138,6 +148,10 @@ def _manage(args: argparse.Namespace, store: Store, out: TextIO) -> int:
         print(f"schema is up to date ({store.url})", file=out)
     elif cmd == "users":
         return people_cli.run(args, store, out)
+    elif cmd == "report":
+        from depot.reports import run_cli
+
+        return run_cli(args, store, out)
     elif (cmd, action) == ("site", "set"):
         current = store.get_site()
         if args.margin_kw < 0 or args.margin_kw >= args.grid_kw:
