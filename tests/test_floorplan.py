@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import random
 import time
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import plotly.utils
@@ -52,7 +53,7 @@ from depot.model import (
     Vehicle,
 )
 from depot.store import Store
-from depot.web import Services
+from depot.web import EXTENSION
 from layouts import _floor as ui
 from layouts import floorplan as page
 from tests.conftest import NOW
@@ -420,21 +421,23 @@ def test_refresh_empty_depot_explains_how_to_add_chargers(request_ctx):
     assert "python app.py" in words and alert is None and data["tiles"] == {}
 
 
-def test_refresh_database_unavailable_is_a_message_not_a_trace(tmp_path, settings, store):
-    import app as depot_app
-
+def test_refresh_database_unavailable_is_a_message_not_a_trace(tmp_path, configured_app):
+    server = configured_app.server
+    working = server.extensions[EXTENSION]
     broken = Store(f"sqlite:///{tmp_path / 'missing-dir' / 'x.sqlite3'}")
-    depot_app.configure(Services(settings, broken, lambda: NOW))
+    server.extensions[EXTENSION] = replace(working, store=broken)  # the database goes away mid-flight
     try:
-        with depot_app.server.test_request_context("/"):
+        with server.test_request_context("/"):
             data, drawing, key, alert = page.refresh(0, None, [], "old", None)
+            detail_title, detail_body, _ = page.detail(0, "CP-001", None)
     finally:
-        depot_app.server.extensions.pop("depot", None)
+        server.extensions[EXTENSION] = working
         broken.dispose()
     assert data is no_update and drawing is no_update and key is no_update
     words = " ".join(texts(alert))
     assert "database cannot be read" in words and "OperationalError" in words
     assert "Traceback" not in words and "retries every 2 s" in words
+    assert "database cannot be read" in " ".join(texts(detail_body)) and detail_title == "CP-001"
 
 
 def test_selection_logic():

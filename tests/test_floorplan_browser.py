@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import time
 from pathlib import Path
 
@@ -26,6 +27,15 @@ S = ConnectorStatus
 
 def bay(cid: str) -> str:
     return "[id='" + json.dumps({"id": cid, "type": "fp-bay"}, separators=(",", ":")) + "']"
+
+
+def start(dash_duo, app) -> None:
+    """Start on a free port: dash's default (58050, 58051 …) may belong to another test run on this machine,
+    and then the browser silently talks to that server."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    dash_duo.start_server(app, port=port)
 
 
 def shot(dash_duo, name: str) -> Path:
@@ -60,7 +70,7 @@ def small_depot(store):
 
 def test_live_plan_status_change_and_detail_panel(dash_duo, configured_app, store):
     small_depot(store)
-    dash_duo.start_server(configured_app)
+    start(dash_duo, configured_app)
     dash_duo.wait_for_text_to_equal(bay("CP-004") + " .fp-vehicle", "Bus 7", timeout=10)
     assert "st-charging" in dash_duo.find_element(bay("CP-004")).get_attribute("class")
     assert dash_duo.find_element(bay("CP-004") + " .fp-metrics").text == "46.2 kW · 42 kWh"
@@ -88,6 +98,16 @@ def test_live_plan_status_change_and_detail_panel(dash_duo, configured_app, stor
         pytest.fail("the bay was re-created instead of updated")
     dash_duo.wait_for_text_to_equal("#fp-faulted", "1", timeout=3)
 
+    # the grid limit drops under the load: the site power turns amber above 90 %, red above 100 %
+    store.set_site("Test depot", 50.0)
+    dash_duo.wait_for_contains_class("#fp-power-card", "level-high", timeout=5)
+    assert dash_duo.find_element("#fp-power").text == "46 / 50 kW"
+    store.set_site("Test depot", 40.0)
+    dash_duo.wait_for_contains_class("#fp-power-card", "level-over", timeout=5)
+    assert "above it" in dash_duo.find_element("#fp-power-sub").text
+    shot(dash_duo, "over-limit")
+    store.set_site("Test depot", 100.0)
+
     # click: the detail panel opens on that charger and stays open across refreshes
     tile.click()
     dash_duo.wait_for_contains_text(".fp-panel .offcanvas-title", "CP-002", timeout=5)
@@ -112,7 +132,7 @@ def test_live_plan_status_change_and_detail_panel(dash_duo, configured_app, stor
 
 def test_two_hundred_chargers_filter_and_no_horizontal_scroll(dash_duo, configured_app, store):
     ids = seed_depot(store, 200)
-    dash_duo.start_server(configured_app)
+    start(dash_duo, configured_app)
     dash_duo.wait_for_element(bay(ids[-1]), timeout=15)
     assert len(dash_duo.find_elements(".fp-bay")) == 200
     dash_duo.wait_for_text_to_equal("#fp-updated", "updated 18:00:00 UTC", timeout=5)
@@ -152,7 +172,7 @@ def test_two_hundred_chargers_filter_and_no_horizontal_scroll(dash_duo, configur
 
 
 def test_empty_depot_explains_what_to_do(dash_duo, configured_app):
-    dash_duo.start_server(configured_app)
+    start(dash_duo, configured_app)
     dash_duo.wait_for_contains_text(".empty-state", "No chargers yet", timeout=10)
     assert "depot chargers add CP-001 --max-kw 22 --bay A01" in dash_duo.find_element(".empty-state").text
     shot(dash_duo, "empty")
