@@ -2,11 +2,11 @@
 
 No I/O, no clock: `now` is a parameter. Rules, in order:
 1. Every connector starts from what the plan gives its vehicle now (0 for a session the plan does not know).
-2. Fail safe on stale data: a connector whose measurement is older than `stale_after` (or missing) keeps
+2. Fail safe on stale data: a connector not heard of for longer than `stale_after` keeps
    only its floor (AC: 6 A per phase, the least it can charge at; DC: 0) — never its ceiling — and is
    counted at its commanded limit, not at its last reading.
-3. Power a vehicle does not use (it draws clearly less than its limit: tapering, full, SuspendedEV) is
-   taken back to what it draws plus headroom and redistributed to connectors that want more, highest
+3. Power a vehicle does not use (a reading taken after its limit was accepted shows it draws clearly less:
+   tapering, full, SuspendedEV) is taken back to what it draws plus headroom and redistributed to connectors that want more, highest
    priority and earliest departure first, up to their maximum.
 4. The sum of limits never exceeds the site limit: when even the floors do not fit, the lowest priority
    connectors are switched off (limit 0) until they do.
@@ -40,6 +40,7 @@ class ConnectorState:
     priority: int = 1
     departure: datetime | None = None
     limit_kw: float | None = None  # the limit commanded now (None: none yet)
+    limit_since: datetime | None = None  # when that limit was accepted: only later readings show unused power
 
     @property
     def key(self) -> tuple[str, int]:
@@ -64,7 +65,9 @@ class Allocation:
 
 
 def is_stale(state: ConnectorState, now: datetime, stale_after: timedelta) -> bool:
-    return state.measured_at is None or state.measured_kw is None or now - state.measured_at > stale_after
+    """Heard of too long ago. A session without a reading yet passes `measured_at` = its start: it is new,
+    not silent."""
+    return state.measured_at is None or now - state.measured_at > stale_after
 
 
 def quantize(state: ConnectorState, kw: float) -> tuple[float, float | None]:
@@ -98,6 +101,8 @@ def allocate(states: Sequence[ConnectorState], site_limit_kw: float, *, now: dat
     for s in states:
         if s.key in stale or want[s.key] <= 0 or s.limit_kw is None or s.measured_kw is None:
             continue
+        if s.limit_since is not None and s.measured_at is not None and s.measured_at <= s.limit_since:
+            continue  # the reading predates its limit: it says nothing about what the vehicle would draw now
         if s.measured_kw < UNUSED_FRACTION * min(s.limit_kw, want[s.key]):
             used = max(s.floor_kw, s.measured_kw + HEADROOM_KW)
             if used < want[s.key]:
@@ -157,15 +162,17 @@ class Step:
 
 
 def sequence_changes(commanded: dict[tuple[str, int], float], target: Sequence[Allocation],
-                     *, tolerance_kw: float = 0.05) -> list[Step]:
+                     *, tolerance_kw: float = 0.05, must_send: frozenset | set = frozenset()) -> list[Step]:
     """Reductions first, increases after them: the sum of commanded limits never exceeds the larger of the
-    old and new sums at any instant, so if both fit the site limit every instant does."""
+    old and new sums at any instant, so if both fit the site limit every instant does. Connectors in
+    `must_send` are included even when their limit does not change (an unchanged limit counts as a
+    reduction: it is safe to send at once)."""
     reduce, increase = [], []
     for a in target:
         old = commanded.get(a.key)
-        if old is not None and abs(old - a.limit_kw) <= tolerance_kw:
+        if old is not None and abs(old - a.limit_kw) <= tolerance_kw and a.key not in must_send:
             continue
-        (reduce if old is None or a.limit_kw < old else increase).append(a)
+        (reduce if old is None or a.limit_kw <= old + tolerance_kw else increase).append(a)
     # a connector with no commanded limit yet is treated as unlimited, so its first limit is a reduction
     steps = []
     if reduce:

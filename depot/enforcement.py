@@ -62,7 +62,7 @@ class Session:
     plan_key: str
     status: ConnectorStatus
     power_kw: float | None
-    sample_at: datetime | None
+    sample_at: datetime | None  # the newest reading, or the session's start when none came yet
 
 
 @dataclass
@@ -87,7 +87,7 @@ class Enforcer:
         self.settings = runtime.settings
         self.clock = runtime.clock
         self.commanded: dict[tuple[str, int], float] = {}  # limits the chargers accepted, kW
-        self.sent: dict[tuple[str, int], tuple[dict, datetime]] = {}  # last accepted TxProfile per connector
+        self.sent: dict[tuple[str, int], tuple[dict, datetime]] = {}  # last accepted TxProfile and when
         self.defaults: dict[str, float] = {}  # TxDefaultProfile limit accepted per charger
         self.overdraw_since: dict[tuple[str, int], datetime] = {}
         self.limit: SiteLimit | None = None
@@ -98,6 +98,8 @@ class Enforcer:
         self._task: asyncio.Task | None = None
         self._plan_meta: tuple[datetime, float, int] | None = None
         self.history: deque[PassResult] = deque(maxlen=50)
+        self._share_cache: tuple[tuple[float, int], float] | None = None
+        self._health: dict[str, es.Health] = {}  # read once per pass, kept current by _set_health
         self.closed = False
 
     # ------------------------------------------------------------ wiring (on the loop thread)
@@ -172,11 +174,13 @@ class Enforcer:
                                building_max_kw=self.building_max_kw(site.grid_kw))
             es.add_reading(self.store, es.SiteReading(reading.at, self.settings.site_limit_source or "none",
                                                       reading.building_kw, reading.pv_kw, limit.limit_kw,
-                                                      sum(self.measured_kw().values())))
+                                                      self.charging_kw()))
         previous = self.limit
         self.limit = limit
         if previous is None or abs(previous.limit_kw - limit.limit_kw) >= LIMIT_CHANGE_KW:
-            self.request("site limit changed")
+            self.request("site limit changed")  # now, with the plan in force, capped by the new limit …
+            if previous is not None:
+                self.runtime.request_replan("site limit changed")  # … then with a plan made for it
 
     async def _read_source(self, now: datetime) -> Reading | None:
         source = self.settings.site_limit_source
@@ -209,13 +213,17 @@ class Enforcer:
     # ------------------------------------------------------------ defaults after boot
 
     def default_share_kw(self, charger: Charger, now: datetime) -> float:
-        """Each charger's safe share of the worst-case site limit, for when we cannot talk to it."""
+        """Each charger's safe share of the worst-case site limit, for when we cannot talk to it: the worst
+        case divided over every connector (a TxDefaultProfile limits each connector)."""
         site = self.store.get_site()
         worst = max(0.0, site.grid_kw - site.safety_margin_kw
                     - (self.building_max_kw(site.grid_kw) if self.settings.site_limit_source else 0.0))
-        views, _ = self.store.floor_snapshot(now, default_heartbeat=self.settings.heartbeat_interval)
-        connectors = sum(len(v.connectors) or 1 for v in views if not v.charger.site_meter)
-        return min(charger.max_kw, worst / max(1, connectors))  # a TxDefaultProfile limits each connector
+        key = (worst, self.store.count("chargers"))
+        if self._share_cache is None or self._share_cache[0] != key:
+            views, _ = self.store.floor_snapshot(now, default_heartbeat=self.settings.heartbeat_interval)
+            connectors = sum(len(v.connectors) or 1 for v in views if not v.charger.site_meter)
+            self._share_cache = (key, worst / max(1, connectors))
+        return min(charger.max_kw, self._share_cache[1])
 
     async def apply_defaults(self, charger_id: str, *, force: bool = False) -> None:
         charger = self.store.get_charger(charger_id)
@@ -239,10 +247,9 @@ class Enforcer:
 
     # ------------------------------------------------------------ one pass
 
-    def measured_kw(self) -> dict[tuple[str, int], float]:
-        views, _ = self.store.floor_snapshot(self.clock(), default_heartbeat=self.settings.heartbeat_interval)
-        return {(v.charger.id, c.connector_id): c.power_kw for v in views for c in v.connectors
-                if c.power_kw is not None}
+    def charging_kw(self) -> float:
+        """The running sessions' newest readings, summed (one small query: the site poll runs often)."""
+        return sum(p for p, _ in self.store.live_readings().values() if p is not None) / 1000.0
 
     def sessions(self, now: datetime) -> list[Session]:
         views, _ = self.store.floor_snapshot(now, default_heartbeat=self.settings.heartbeat_interval)
@@ -259,7 +266,7 @@ class Enforcer:
                 power_w, at = readings.get(tx.id, (None, None))
                 out.append(Session((v.charger.id, c.connector_id), v.charger, tx.id, tx.charger_tx_id,
                                    tx.vehicle_id or f"{v.charger.id}/{c.connector_id}", c.status,
-                                   None if power_w is None else power_w / 1000.0, at))
+                                   None if power_w is None else power_w / 1000.0, at or tx.started_at))
         return out
 
     async def tick(self, reason: str = "tick") -> PassResult:
@@ -277,8 +284,9 @@ class Enforcer:
             self.sent.pop(key, None)
             self.overdraw_since.pop(key, None)
         plan = self._plan_view(now)
-        health = es.health(self.store)
-        untrusted = {s.key for s in sessions if health.get(s.charger.id) and health[s.charger.id].state in es.UNTRUSTED}
+        self._health = es.health(self.store)
+        untrusted = {s.key for s in sessions
+                     if s.charger.id in self._health and self._health[s.charger.id].state in es.UNTRUSTED}
         # an untrusted charger's draw is a load we cannot steer: it comes off the others' limit
         reserved = sum(max(s.power_kw or 0.0, self.commanded.get(s.key, s.charger.max_kw))
                        for s in sessions if s.key in untrusted)
@@ -287,9 +295,11 @@ class Enforcer:
         for s in sessions:
             planned, priority, departure = plan.get(s.plan_key, (None, 1, None))
             cap = s.charger.max_kw
+            sent = self.sent.get(s.key)
             state = ConnectorState(s.charger.id, s.key[1], s.charger.current_type, s.charger.phases, cap, 0.0,
                                    s.power_kw, s.sample_at, priority, departure,
-                                   self.commanded.get(s.key, self.defaults.get(s.charger.id)))
+                                   self.commanded.get(s.key, self.defaults.get(s.charger.id)),
+                                   sent[1] if sent else None)
             planned_kw = planned[0] if planned else 0.0
             if planned is None and s.status in (ConnectorStatus.CHARGING, ConnectorStatus.SUSPENDED_EV):
                 planned_kw = state.floor_kw  # not planned yet (a re-plan is coming): the floor, not the ceiling
@@ -302,12 +312,13 @@ class Enforcer:
         result = PassResult(now, reason, limit.limit_kw)
         # what each connector is limited to right now, as far as we know: our accepted limit, else its default
         in_force = {st.key: st.limit_kw if st.limit_kw is not None else st.max_kw for st in states}
-        for step in sequence_changes(in_force, target):
+        no_profile = {st.key for st in states if st.key not in self.sent}  # every session gets its TxProfile
+        for step in sequence_changes(in_force, target, must_send=no_profile):
             changes = list(step.changes)
             if step.kind == "increase":
                 changes = fit_increases(in_force, changes, states, budget)
             result.steps.append(f"{step.kind} {len(changes)}")
-            answers = await asyncio.gather(*(self._apply(by_key[a.key], a, plan, now) for a in changes))
+            answers = await self._apply_all([(by_key[a.key], a) for a in changes], now)
             for a, ok in zip(changes, answers, strict=True):
                 result.sent += 1
                 if ok is True:
@@ -322,7 +333,7 @@ class Enforcer:
         stale_schedules = [a for a in refresh if not self._schedule_current(by_key[a.key], a, plan, now)]
         if stale_schedules:
             result.steps.append(f"refresh {len(stale_schedules)}")
-            await asyncio.gather(*(self._apply(by_key[a.key], a, plan, now) for a in stale_schedules))
+            await self._apply_all([(by_key[a.key], a) for a in stale_schedules], now)
         result.commanded_kw = sum(self.commanded.get(st.key, 0.0) for st in states)
         self.last_pass = result
         self.history.append(result)
@@ -375,38 +386,55 @@ class Enforcer:
         return old is not None and same_schedule(old[0], self._tx_payload(entry, alloc, now), old_sent_at=old[1],
                                                  now=now)
 
-    async def _apply(self, entry, alloc: Allocation, plan, now: datetime) -> bool | None:
-        session = entry[0]
-        if session.charger.protocol == Protocol.OCPP201 and not session.charger_tx_id:
-            return None
-        payload = self._tx_payload(entry, alloc, now)
-        ok = await self._send(session.charger, session.key[1], "TxProfile", TX_PROFILE_ID_BASE + session.key[1],
-                              alloc.limit_kw, payload, now)
-        if ok is True:
-            self.commanded[session.key] = alloc.limit_kw
-            self.sent[session.key] = (payload, now)
-        return ok
+    async def _apply_all(self, items: list[tuple[tuple, Allocation]], now: datetime) -> list[bool | None]:
+        """TxProfiles for several sessions at once: recorded in one transaction, sent concurrently, answers
+        recorded in one transaction. Per item: True accepted, False rejected, None failed or not sendable."""
+        sendable = [(entry, a) for entry, a in items
+                    if not (entry[0].charger.protocol == Protocol.OCPP201 and not entry[0].charger_tx_id)]
+        payloads = [self._tx_payload(entry, a, now) for entry, a in sendable]
+        ids = es.record_commands(self.store, [
+            {"at": now, "charger_id": e[0].charger.id, "connector_id": e[0].key[1], "purpose": "TxProfile",
+             "profile_id": TX_PROFILE_ID_BASE + e[0].key[1], "limit_kw": a.limit_kw, "payload": p}
+            for (e, a), p in zip(sendable, payloads, strict=True)])
+        outcomes = await asyncio.gather(*(self._call(e[0].charger, e[0].key[1], p) for (e, _), p in
+                                          zip(sendable, payloads, strict=True)))
+        answered = self.clock()
+        es.record_answers(self.store, [(cid, status, answered, detail)
+                                       for cid, (status, detail) in zip(ids, outcomes, strict=True)])
+        by_entry: dict[int, bool | None] = {}
+        for (entry, a), payload, (status, detail) in zip(sendable, payloads, outcomes, strict=True):
+            session = entry[0]
+            if status == "Accepted":
+                self.commanded[session.key] = a.limit_kw
+                self.sent[session.key] = (payload, now)
+                current = self._health.get(session.charger.id)
+                if current is not None and current.state == "rejecting":
+                    self._set_health(session.charger.id, "ok", "accepts profiles again")
+            elif status == "Rejected":
+                self._flag(session.charger.id, "rejecting", f"TxProfile {detail}")
+            by_entry[id(entry)] = {"Accepted": True, "Rejected": False}.get(status)
+        return [by_entry.get(id(entry)) for entry, _ in items]
 
-    async def _send(self, charger: Charger, connector_id: int, purpose: str, profile_id: int, limit_kw: float,
-                    payload: dict, now: datetime) -> bool | None:
-        """One SetChargingProfile, stored with its answer. True accepted, False rejected, None failed."""
-        cid = es.record_command(self.store, at=now, charger_id=charger.id, connector_id=connector_id,
-                                purpose=purpose, profile_id=profile_id, limit_kw=limit_kw, payload=payload)
+    async def _call(self, charger: Charger, connector_id: int, payload: dict) -> tuple[str, str | None]:
         try:
             await self.runtime.central.set_charging_profile(charger.id, connector_id, payload)
         except ProfileRejected as exc:
-            es.record_answer(self.store, cid, status="Rejected", at=self.clock(), detail=exc.status)
-            self._flag(charger.id, "rejecting", f"{purpose} {exc.status}")
-            return False
+            return "Rejected", exc.status
         except ChargerError as exc:
-            es.record_answer(self.store, cid, status="Failed", at=self.clock(), detail=str(exc))
-            return None
-        es.record_answer(self.store, cid, status="Accepted", at=self.clock())
-        if purpose == "TxProfile":
-            current = es.health(self.store).get(charger.id)
-            if current is not None and current.state == "rejecting":
-                self._set_health(charger.id, "ok", "accepts profiles again")
-        return True
+            return "Failed", str(exc)
+        return "Accepted", None
+
+    async def _send(self, charger: Charger, connector_id: int, purpose: str, profile_id: int, limit_kw: float,
+                    payload: dict, now: datetime) -> bool | None:
+        """One SetChargingProfile (defaults, station max), stored with its answer. True accepted, False
+        rejected, None failed."""
+        cid = es.record_command(self.store, at=now, charger_id=charger.id, connector_id=connector_id,
+                                purpose=purpose, profile_id=profile_id, limit_kw=limit_kw, payload=payload)
+        status, detail = await self._call(charger, connector_id, payload)
+        es.record_answer(self.store, cid, status=status, at=self.clock(), detail=detail)
+        if status == "Rejected":
+            self._flag(charger.id, "rejecting", f"{purpose} {detail}")
+        return {"Accepted": True, "Rejected": False}.get(status)
 
     # ------------------------------------------------------------ verification
 
@@ -425,12 +453,12 @@ class Enforcer:
                                f"draws {st.measured_kw:.1f} kW above its limit {limit:.1f} kW since {since:%H:%M}")
             else:
                 self.overdraw_since.pop(st.key, None)
-                current = es.health(self.store).get(st.charger_id)
+                current = self._health.get(st.charger_id)
                 if current is None or current.state == "overdrawing":
                     self._set_health(st.charger_id, "ok", "draws within its limit")
 
     def _flag(self, charger_id: str, state: str, detail: str) -> None:
-        before = es.health(self.store).get(charger_id)
+        before = self._health.get(charger_id)
         self._set_health(charger_id, state, detail)
         if before is None or before.state != state:
             log.warning("charger %s: %s (%s)", charger_id, state, detail)
@@ -439,7 +467,7 @@ class Enforcer:
                    detail, self.clock())
 
     def _set_health(self, charger_id: str, state: str, detail: str) -> None:
-        es.set_health(self.store, charger_id, state, now=self.clock(), detail=detail)
+        self._health[charger_id] = es.set_health(self.store, charger_id, state, now=self.clock(), detail=detail)
 
     @staticmethod
     def _target(charger: Charger) -> Target:

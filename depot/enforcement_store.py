@@ -113,6 +113,26 @@ def record_answer(store: Store, command_id: int, *, status: str, at: datetime, d
             row.status, row.answered_at, row.detail = status, at, (detail or None) and detail[:255]
 
 
+def record_commands(store: Store, rows: list[dict]) -> list[int]:
+    """Several commands in one transaction (an enforcement step sends many at once)."""
+    with store.session() as s:
+        objs = [CommandRow(at=r["at"], charger_id=r["charger_id"], connector_id=r["connector_id"],
+                           purpose=r["purpose"], profile_id=r["profile_id"], limit_kw=r["limit_kw"],
+                           payload=json.dumps(r["payload"], separators=(",", ":"))) for r in rows]
+        s.add_all(objs)
+        s.flush()
+        return [o.id for o in objs]
+
+
+def record_answers(store: Store, answers: list[tuple[int, str, datetime, str | None]]) -> None:
+    """(command id, status, answered at, detail) for several commands in one transaction."""
+    with store.session() as s:
+        for command_id, status, at, detail in answers:
+            row = s.get(CommandRow, command_id)
+            if row is not None:
+                row.status, row.answered_at, row.detail = status, at, (detail or None) and detail[:255]
+
+
 def commands(store: Store, *, charger_id: str | None = None, since: datetime | None = None,
              limit: int = 500) -> list[Command]:
     with store.session() as s:

@@ -38,6 +38,25 @@ def test_stale_data_keeps_only_the_floor():
     assert a["D"].limit_kw == 0.0
 
 
+def test_a_new_session_without_readings_follows_the_plan():
+    """No reading yet is not silence: the session started just now (its start is passed as measured_at)."""
+    (a,) = allocate([dc("NEW", 100.0, measured=None, at=FRESH)], 500, now=NOW)
+    assert a.limit_kw == 100.0
+
+
+def test_readings_older_than_the_limit_do_not_take_power_back():
+    """A vehicle held at 20 kW drew 20 kW; its limit was raised to 100 kW just now: the old 20 kW reading
+    must not be read as 'it does not want more'."""
+    raised = ConnectorState("D", 1, CurrentType.DC, 3, 150.0, 100.0, 20.0, FRESH, limit_kw=100.0,
+                            limit_since=FRESH + timedelta(seconds=1))
+    (a,) = allocate([raised], 500, now=NOW)
+    assert a.limit_kw == 100.0
+    later = ConnectorState("D", 1, CurrentType.DC, 3, 150.0, 100.0, 20.0, FRESH, limit_kw=100.0,
+                           limit_since=FRESH - timedelta(seconds=30))
+    (b,) = allocate([later], 500, now=NOW)
+    assert b.limit_kw == pytest.approx(21.5)  # a reading taken under the 100 kW limit: it really draws 20
+
+
 def test_unused_power_is_redistributed_within_the_site_limit():
     states = [dc("FULL", 100.0, measured=20.0, limit=100.0), dc("HUNGRY", 50.0, 50.0, limit=50.0, max_kw=150.0)]
     a = by_id(allocate(states, 150.0, now=NOW))
@@ -67,6 +86,13 @@ def test_changes_go_reductions_first():
     steps = sequence_changes(commanded, target)
     assert [s.kind for s in steps] == ["reduce", "increase"]
     assert [a.charger_id for a in steps[0].changes] == ["A"]
+
+
+def test_a_session_without_its_profile_gets_one_even_at_an_unchanged_limit():
+    target = allocate([dc("A", 20.0, 20.0, limit=20.0)], 100.0, now=NOW)
+    assert sequence_changes({("A", 1): 20.0}, target) == []
+    (step,) = sequence_changes({("A", 1): 20.0}, target, must_send={("A", 1)})
+    assert step.kind == "reduce" and step.changes[0].limit_kw == 20.0
 
 
 @settings(max_examples=150, deadline=None)

@@ -1,0 +1,157 @@
+"""Control benchmark: `python -m depot.bench control --chargers 200 [--trials 5]`.
+
+How fast a site-limit change reaches every charger. The product runs as in production: the runtime (OCPP
+central system, scheduler, planner, enforcer) in this process on a temporary SQLite file; N simulated
+chargers (real OCPP 1.6/2.0.1 clients, all with a vehicle plugged in) in a separate process on loopback.
+Each trial changes the grid connection in the database, as `depot site set` does; the enforcer's site poll
+notices it and sends new charging profiles, reductions first. Printed per trial: limit before → after,
+profiles sent and accepted, time to notice (the poll), time to apply (from the pass's start until every
+charger answered), the total, and the commanded sum afterwards. Target: total ≤ 2 s for 200 chargers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import multiprocessing as mp
+import statistics
+import tempfile
+import time
+from datetime import timedelta
+from pathlib import Path
+
+TARGET_S = 2.0
+
+
+def _simulate(url: str, n: int, ready, stop, plugged) -> None:
+    """The simulated depot's process: connect every charger, plug a vehicle into each, run until told."""
+    from depot.clock import utc_now
+    from depot.simulator import SimulatedDepot, demo_depot
+
+    async def run() -> None:
+        chargers, vehicles = demo_depot(n)
+        sim = SimulatedDepot(url, chargers, vehicles, clock=utc_now, fault_rate=0.0, auto_schedule=False,
+                             meter_interval=30, min_meter_gap=10.0)
+        await sim.start()
+        while sum(c.connected for c in sim.chargers) < n:
+            await asyncio.sleep(0.2)
+        by_id = {c.id: c for c in sim.chargers}
+        for v in vehicles[:n]:
+            charger = by_id.get(v.charger_id) if v.charger_id else None
+            charger = charger if charger is not None and charger.free_connector() else next(
+                (c for c in sim.chargers if c.free_connector()), None)
+            if charger is not None:
+                charger.plug_in(v, 20.0)
+                plugged.value += 1
+        ready.set()
+        while not stop.is_set():
+            await asyncio.sleep(0.2)
+        await sim.stop()
+
+    asyncio.run(run())
+
+
+def _wait(predicate, timeout: float, what: str, step: float = 0.05):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(step)
+    raise SystemExit(f"benchmark: {what} did not happen within {timeout:.0f} s")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m depot.bench control", description=__doc__.splitlines()[0])
+    parser.add_argument("--chargers", type=int, default=200)
+    parser.add_argument("--trials", type=int, default=5)
+    parser.add_argument("--poll", type=float, default=0.25, help="site poll interval, s (default 0.25)")
+    args = parser.parse_args(argv)
+
+    from depot.clock import utc_now
+    from depot.departures import Departure
+    from depot.runtime import Runtime
+    from depot.settings import Settings
+    from depot.simulator import demo_depot, seed_store
+    from depot.store import Store
+
+    with tempfile.TemporaryDirectory() as tmp:
+        url = f"sqlite:///{Path(tmp) / 'control.sqlite3'}"
+        store = Store(url)
+        store.migrate()
+        chargers, vehicles = demo_depot(args.chargers)
+        total_kw = sum(c.max_kw for c in chargers)
+        seed_store(store, chargers, vehicles, grid_kw=round(0.4 * total_kw, 1))
+        # every vehicle leaves in three hours needing most of its battery: the plan runs the site at its limit,
+        # so each change of the limit forces real reductions and increases
+        leave = utc_now() + timedelta(hours=3)
+        store.replace_departures([Departure(v.id, leave, energy_kwh=round(0.8 * v.battery_kwh, 1)) for v in vehicles],
+                                 now=utc_now())
+        settings = Settings(database_url=url, ocpp_host="127.0.0.1", ocpp_port=0, simulator=False,
+                            tick_seconds=3600.0, site_poll_seconds=args.poll, heartbeat_interval=300,
+                            station_max=False)
+        runtime = Runtime(settings, store, clock=utc_now)
+        runtime.start()
+        ctx = mp.get_context("spawn")
+        ready, stop, plugged = ctx.Event(), ctx.Event(), ctx.Value("i", 0)
+        proc = ctx.Process(target=_simulate, daemon=True,
+                           args=(f"ws://127.0.0.1:{runtime.ocpp_port}", args.chargers, ready, stop, plugged))
+        t_setup = time.perf_counter()
+        proc.start()
+        enforcer = runtime.enforcer
+        try:
+            _wait(ready.is_set, 180, "all chargers connected with a vehicle")
+            sessions = plugged.value
+            _wait(lambda: len(store.active_transactions()) >= sessions, 120, "every session started")
+            _wait(lambda: len(enforcer.commanded) >= sessions, 180, "a profile on every session")
+            _wait(lambda: _quiet(enforcer), 60, "the enforcer settling")
+            print(f"set-up: {args.chargers} chargers connected, {sessions} charging under profiles in "
+                  f"{time.perf_counter() - t_setup:.1f} s; grid {store.get_site().grid_kw:g} kW")
+            rows = []
+            factors = [0.5, 1.6, 0.6, 1.5, 0.4, 2.0]
+            for trial in range(args.trials):
+                site = store.get_site()
+                before = enforcer.limit.limit_kw
+                new_grid = round(site.grid_kw * factors[trial % len(factors)], 1)
+                seen = len(enforcer.history)
+                t0 = time.time()
+                store.set_site(site.name, new_grid, site.safety_margin_kw)
+                done = _wait(lambda seen=seen, new=new_grid: _applied(enforcer, seen, new), 30, "the new limit applied")
+                t_end = time.time()
+                started = done.at.timestamp()
+                rows.append((trial + 1, before, done.site_limit_kw, done.sent, done.accepted, started - t0,
+                             t_end - started, t_end - t0, done.commanded_kw))
+                _wait(lambda: _quiet(enforcer), 60, "the enforcer settling")
+        finally:
+            stop.set()
+            proc.join(30)
+            runtime.stop()
+            store.dispose()
+
+    print(f"\nsite-limit change → all new profiles accepted, {args.chargers} chargers (target ≤ {TARGET_S:g} s)")
+    print(f"{'trial':>5} {'limit kW':>17} {'sent':>5} {'accepted':>8} {'notice ms':>9} {'apply ms':>8} "
+          f"{'total ms':>8} {'commanded kW':>12}")
+    for t, before, after, sent, acc, notice, apply, total, commanded in rows:
+        print(f"{t:>5} {before:>8.0f}→{after:<8.0f} {sent:>5} {acc:>8} {notice * 1000:>9.0f} {apply * 1000:>8.0f} "
+              f"{total * 1000:>8.0f} {commanded:>12.0f}")
+    totals = [r[7] for r in rows]
+    ok = max(totals) <= TARGET_S and all(r[3] == r[4] for r in rows) and all(r[8] <= r[2] + 1e-6 for r in rows)
+    print(f"median {statistics.median(totals) * 1000:.0f} ms, max {max(totals) * 1000:.0f} ms, "
+          f"every commanded sum within its limit: {all(r[8] <= r[2] + 1e-6 for r in rows)} — {'PASS' if ok else 'FAIL'}")
+    return 0 if ok else 1
+
+
+def _quiet(enforcer) -> bool:
+    return not enforcer._pending and (enforcer._task is None or enforcer._task.done()) and not enforcer._lock.locked()
+
+
+def _applied(enforcer, seen: int, grid_kw: float):
+    """The first pass that ran under the new limit, once it has finished."""
+    for result in list(enforcer.history)[seen:]:
+        if abs(result.site_limit_kw - grid_kw) < 0.05:
+            return result
+    return None
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
