@@ -47,7 +47,7 @@ STATUS_HELP = {
     ConnectorStatus.PREPARING: "plugged in, not charging yet",
     ConnectorStatus.CHARGING: "delivering energy",
     ConnectorStatus.SUSPENDED_EV: "the vehicle paused (often full)",
-    ConnectorStatus.SUSPENDED_EVSE: "the charger paused (limit set to 0)",
+    ConnectorStatus.SUSPENDED_EVSE: "held at 0 by the charger or the charging plan",
     ConnectorStatus.FINISHING: "session ended, still plugged in",
     ConnectorStatus.RESERVED: "reserved",
     ConnectorStatus.FAULTED: "error: needs attention",
