@@ -462,7 +462,7 @@ class AlertWatcher:
         from depot.store import ChargerRow
 
         with self.store.session() as s:
-            return list(s.execute(select(ChargerRow.id, ChargerRow.firmware_status)).tuples())
+            return list(s.execute(select(ChargerRow.id, ChargerRow.firmware_status)))
 
     def _notify_events(self, now: datetime, faulted: set[tuple[str, int]]) -> None:
         """2.0.1 NotifyEvent Problem reports since the last sweep: their techCode enriches the fault alert of a
@@ -474,7 +474,7 @@ class AlertWatcher:
             newest = s.scalar(select(func.max(EventRow.id))) or self._last_event_id
             rows = list(s.execute(select(EventRow.id, EventRow.charger_id, EventRow.payload).where(
                 EventRow.id > self._last_event_id, EventRow.id <= newest, EventRow.action == "NotifyEvent",
-                EventRow.direction == "in", EventRow.kind == "call").order_by(EventRow.id).limit(batch)).tuples())
+                EventRow.direction == "in", EventRow.kind == "call").order_by(EventRow.id).limit(batch)))
         latest: dict[tuple[str, int | None], rules.Problem] = {}
         for _id, cid, payload in rows:
             try:

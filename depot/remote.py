@@ -23,7 +23,7 @@ from depot.errors import ChargerError, DepotError, ValidationError
 from depot.model import Protocol
 from depot.people import audit
 
-# action -> (label, the form fields it uses, confirmation required)
+# action -> (label, the form fields it uses)
 ACTIONS: dict[str, tuple[str, tuple[str, ...]]] = {
     "reset_soft": ("Reset (soft)", ()),
     "reset_hard": ("Reset (hard)", ()),
@@ -172,6 +172,21 @@ def summarize(action: str, answer: dict) -> str:
     return "answered"
 
 
+REFUSALS = frozenset({"Rejected", "NotSupported", "UnknownConnector", "UnlockFailed", "Failed", "NotImplemented",
+                      "UnknownComponent", "UnknownVariable", "NotSupportedAttributeType", "OngoingAuthorizedTransaction",
+                      "InvalidCertificate", "RevokedCertificate", "AcceptedCanceled"})
+
+
+def answered_ok(answer: dict) -> bool:
+    """Did the charger do what was asked? (It answered in every case; this says whether it agreed.)"""
+    if answer.get("status") in REFUSALS:
+        return False
+    for name in ("get_variable_result", "set_variable_result"):
+        if any((r or {}).get("attribute_status") != "Accepted" for r in answer.get(name) or []):
+            return False
+    return not answer.get("unknown_key")
+
+
 def perform(runtime, store, action: str, charger_id: str, params: dict, *, by: str, now: datetime) -> ActionResult:
     """Validate, send, wait for the answer, audit. Never raises for a charger-side failure: the result says it."""
     try:
@@ -189,7 +204,7 @@ def perform(runtime, store, action: str, charger_id: str, params: dict, *, by: s
             plain = dataclasses.asdict(answer) if dataclasses.is_dataclass(answer) else {"answer": answer}
             plain = {k: v for k, v in plain.items() if v is not None}
             summary = summarize(action, plain)
-            ok = summary not in ("Rejected", "NotSupported", "UnknownConnector", "UnlockFailed", "Failed")
+            ok = answered_ok(plain)
             result = ActionResult(ok, action, charger_id, summary, plain, p, now)
         except (ChargerError, ValidationError, DepotError) as exc:
             result = ActionResult(False, action, charger_id, f"error: {exc}", {}, p, now)
