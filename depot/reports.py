@@ -231,7 +231,8 @@ def summarise(data: LedgerData, rows: pd.DataFrame, by: str) -> pd.DataFrame:
     """One row per group with every COLUMNS figure from `grouped` rows: entity groups sorted by cost, periods
     in time order."""
     if rows.empty:
-        return pd.DataFrame(columns=["group", *[c for c, _, _ in COLUMNS]])
+        empty = pd.DataFrame({c: pd.Series(dtype=float) for c, _, _ in COLUMNS})
+        return empty.assign(group=pd.Series(dtype=str))[["group", *[c for c, _, _ in COLUMNS]]]
     if by in TIME_GROUPINGS:
         keys = period_key(rows["key"], by)
     elif by == "site":
@@ -405,7 +406,8 @@ def sessions_behind(store: Store, data: LedgerData, by: str, key: str | None) ->
 
 
 def top_vehicles(table_by_vehicle: pd.DataFrame, n: int = 10) -> pd.DataFrame:
-    return table_by_vehicle.nlargest(n, "cost")[["group", "cost", "energy_kwh"]]
+    t = table_by_vehicle.astype({"cost": float, "energy_kwh": float})
+    return t.nlargest(n, "cost")[["group", "cost", "energy_kwh"]]
 
 
 def period_label(data: LedgerData) -> str:

@@ -47,14 +47,14 @@ def fleet(n: int) -> tuple[list[Charger], list[Vehicle]]:
     return chargers, vehicles
 
 
-def sessions(chargers: list[Charger], days: int, seed: int) -> dict[str, np.ndarray]:
+def sessions(chargers: list[Charger], days: int, seed: int, start: datetime = START) -> dict[str, np.ndarray]:
     """One row per session: charger index, plug-in, unplug, charge start and end (epoch s), kW, Wh at start."""
     rng = np.random.default_rng(seed)
     n = len(chargers)
     ci = np.tile(np.arange(n), days)
     day = np.repeat(np.arange(days), n)
-    midnight = START.timestamp() + day * 86400.0
-    weekday = (START.weekday() + day) % 7
+    midnight = start.timestamp() + day * 86400.0
+    weekday = (start.weekday() + day) % 7
     here = ~((weekday >= 5) & (rng.random(len(ci)) < 0.4))
     kw_max = np.array([c.max_kw for c in chargers])[ci]
     arrive = midnight + rng.uniform(16 * 3600, 20 * 3600, len(ci))
@@ -83,13 +83,14 @@ def sessions(chargers: list[Charger], days: int, seed: int) -> dict[str, np.ndar
     return out
 
 
-def generate(store: Store, n_chargers: int, days: int, seed: int = 1) -> tuple[int, int]:
+def generate(store: Store, n_chargers: int, days: int, seed: int = 1, *, start: datetime = START) -> tuple[int, int]:
+    """Chargers, vehicles, sessions and samples for `days` nights from `start` (midnight UTC); (sessions, samples)."""
     chargers, vehicles = fleet(n_chargers)
     for c in chargers:
         store.add_charger(c)
     for v in vehicles:
         store.add_vehicle(v)
-    s = sessions(chargers, days, seed)
+    s = sessions(chargers, days, seed, start)
     m = len(s["ci"])
     tx_ids = np.arange(1, m + 1)
     names = np.array([c.id for c in chargers])
