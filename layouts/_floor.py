@@ -16,7 +16,6 @@ from depot.floorplan import (
     LEGEND_ORDER,
     OPTIONAL_IN_LEGEND,
     STATUS_HELP,
-    DetailModel,
     EmptyBay,
     FloorModel,
     Header,
@@ -27,6 +26,7 @@ from depot.floorplan import (
     status_label,
     status_slug,
 )
+from depot.floorplan_detail import DetailModel
 from layouts._components import command, empty_state, kpi_card, kv_list, status_badge, status_dot
 
 # ---------------------------------------------------------------- ids

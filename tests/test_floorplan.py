@@ -19,8 +19,6 @@ from depot.floorplan import (
     EmptyBay,
     Tile,
     build_lanes,
-    detail_model,
-    error_text,
     floor_model,
     fmt_age,
     fmt_kw,
@@ -31,7 +29,6 @@ from depot.floorplan import (
     make_header,
     make_tile,
     matches,
-    message_row,
     natural_key,
     paint_data,
     parse_bay,
@@ -39,6 +36,7 @@ from depot.floorplan import (
     status_slug,
     structure_key,
 )
+from depot.floorplan_detail import detail_model, error_text, message_row
 from depot.model import (
     Capabilities,
     Charger,
