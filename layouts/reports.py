@@ -126,7 +126,9 @@ def layout(**_):
     return html.Div([
         html.Div([html.H2("Reports", className="mb-0 me-3"),
                   html.Span("What charging cost, where the peak came from, what smart charging saved.",
-                            className="text-muted")], className="d-flex align-items-baseline flex-wrap mb-2"),
+                            className="text-muted me-auto"),
+                  dcc.Link("Tariffs and billing groups →", href="/tariffs", className="small")],
+                 className="d-flex align-items-baseline flex-wrap mb-2"),
         controls, html.Div(id=MSG), dcc.Loading(body, type="circle", delay_show=300),
         dcc.Store(id=QUERY), dcc.Store(id=DRILL_QUERY),
     ], id="reports-page")
