@@ -116,7 +116,7 @@ def alert_rows(alerts: Sequence[Alert], now: datetime) -> list[dict]:
 
 
 def alerts_grid(grid_id: str, rows: list[dict]) -> dag.AgGrid:
-    return _grid(grid_id, ALERT_COLS, rows, 380, "No alerts match: all quiet")
+    return _grid(grid_id, ALERT_COLS, rows, 320, "No alerts match: all quiet")
 
 
 def alert_detail(a: Alert | None, now: datetime) -> html.Div:
@@ -180,7 +180,7 @@ def window_rows(windows: Sequence[Window], now: datetime) -> list[dict]:
 
 def grid(grid_id: str, kind: str, rows: list[dict]) -> dag.AgGrid:
     cols = {"tickets": TICKET_COLS, "windows": WINDOW_COLS}[kind]
-    return _grid(grid_id, cols, rows, 300, f"No {kind} yet")
+    return _grid(grid_id, cols, rows, 240, f"No {kind} yet")
 
 
 # ---------------------------------------------------------------- charger health
@@ -298,8 +298,9 @@ def datalist(ident: str, names: Sequence[str]) -> html.Datalist:
 STATUS_FILTER = [{"label": "Active (open + acknowledged)", "value": "active"}, {"label": "Open", "value": "open"},
                  {"label": "Acknowledged", "value": "acknowledged"}, {"label": "Resolved", "value": "resolved"},
                  {"label": "All", "value": "all"}]
-SEVERITY_FILTER = [{"label": "Any severity", "value": ""}] + [{"label": s, "value": s} for s in rules.SEVERITIES]
-KIND_FILTER = [{"label": "Any kind", "value": ""}] + [{"label": label, "value": k} for k, (label, _) in rules.KINDS.items()]
+ANY = "any"
+SEVERITY_FILTER = [{"label": "Any severity", "value": ANY}] + [{"label": s, "value": s} for s in rules.SEVERITIES]
+KIND_FILTER = [{"label": "Any kind", "value": ANY}] + [{"label": label, "value": k} for k, (label, _) in rules.KINDS.items()]
 TICKET_STATUS_OPTIONS = [{"label": s, "value": s} for s in TICKET_STATUSES]
 
 

@@ -55,8 +55,8 @@ def layout(charger=None, **_):
     staff = [u.name for u in list_users(svc.store) if u.role in (MANAGER, MAINTENANCE) and not u.disabled]
     alerts_tab = html.Div([
         dbc.Row([ui.field("Status", ui.select(F_STATUS, ui.STATUS_FILTER, "active")),
-                 ui.field("Severity", ui.select(F_SEV, ui.SEVERITY_FILTER, "")),
-                 ui.field("Kind", ui.select(F_KIND, ui.KIND_FILTER, "")),
+                 ui.field("Severity", ui.select(F_SEV, ui.SEVERITY_FILTER, ui.ANY)),
+                 ui.field("Kind", ui.select(F_KIND, ui.KIND_FILTER, ui.ANY)),
                  ui.field("Charger", ui.text(F_CHARGER, "e.g. CP-A01", type="search"))], class_name="mt-form mb-2"),
         ui.alerts_grid(A_GRID, []),
         dbc.Row([
@@ -155,8 +155,9 @@ def _selected_id(rows) -> int | None:
 def refresh_alerts(_n, status, severity, kind, charger, _version, selected):
     svc = services()
     now = svc.clock()
-    rows = alerts.list_alerts(svc.store, status=None if status == "all" else status, severity=severity or None,
-                              kind=kind or None)
+    rows = alerts.list_alerts(svc.store, status=None if status == "all" else status,
+                              severity=None if severity in (None, "", ui.ANY) else severity,
+                              kind=None if kind in (None, "", ui.ANY) else kind)
     if charger:
         rows = [a for a in rows if charger.strip().lower() in (a.charger_id or "").lower()]
     views, _ = svc.store.floor_snapshot(now, default_heartbeat=svc.settings.heartbeat_interval)
@@ -169,9 +170,9 @@ def refresh_alerts(_n, status, severity, kind, charger, _version, selected):
 
 
 @callback(Output(T_GRID, "rowData"), Output(W_GRID, "rowData"), Output(AUDIT, "children"), Output(T_NOTES, "children"),
-          Input(TABS, "active_tab"), Input(VERSION, "data"), Input(T_GRID, "selectedRows"))
+          Input(TABS, "active_tab"), Input(VERSION, "data"), Input(T_GRID, "selectedRows"), Input(TICK, "n_intervals"))
 @require(*MAINTAIN)
-def refresh_lists(tab, _version, ticket_sel):
+def refresh_lists(tab, _version, ticket_sel, _n):
     svc = services()
     now = svc.clock()
     tickets = maintenance.list_tickets(svc.store)
