@@ -2,6 +2,7 @@
 
     depot serve [flags]                          the whole product (same as `python app.py`)
     depot chargers add ID --max-kw KW [--dc] [--phases 3] [--bay A01] [--connectors 1]
+    depot chargers set ID [--bay A07] [--max-kw KW] [--phases N] [--dc|--ac] [--commissioned] [--site-meter]
     depot chargers list | remove ID
     depot tags add TAG [--vehicle ID] | list | block TAG [--unblock]
     depot vehicles add ID --battery-kwh KWH [--name NAME] [--tag TAG] | list
@@ -47,6 +48,16 @@ def build_parser() -> argparse.ArgumentParser:
     add.add_argument("--bay", help="floor-plan bay: lane letter and number, e.g. A01")
     add.add_argument("--connectors", type=int, default=1)
     add.add_argument("--site-meter", action="store_true", help="this id is the site's building meter")
+    cset = chargers.add_parser("set", help="change a charger: place it on the floor plan, correct its rating")
+    cset.add_argument("id")
+    cset.add_argument("--bay", help="floor-plan bay, e.g. A07")
+    cset.add_argument("--max-kw", type=float)
+    cset.add_argument("--phases", type=int, choices=(1, 2, 3))
+    cset.add_argument("--dc", action="store_const", const=True, help="it is a DC charger")
+    cset.add_argument("--ac", dest="dc", action="store_const", const=False, help="it is an AC charger")
+    cset.add_argument("--commissioned", action="store_true", help="accept a charger found in commissioning mode")
+    cset.add_argument("--site-meter", dest="site_meter", action="store_const", const=True,
+                      help="this id is the site's building meter")
     chargers.add_parser("list", help="list chargers")
     rm = chargers.add_parser("remove", help="forget a charger")
     rm.add_argument("id")
@@ -99,7 +110,7 @@ def build_parser() -> argparse.ArgumentParser:
     db = sub.add_parser("db", help="database schema").add_subparsers(dest="action", required=True)
     db.add_parser("upgrade", help="create or migrate the schema to the newest version")
 
-    for p in (add, rm, tadd, block, vadd, site_set, site.choices["show"], db.choices["upgrade"], chargers.choices["list"],
+    for p in (add, cset, rm, tadd, block, vadd, site_set, site.choices["show"], db.choices["upgrade"], chargers.choices["list"],
               tags.choices["list"], vehicles.choices["list"]):
         add_db_argument(p)
     return parser
@@ -168,6 +179,21 @@ def _manage(args: argparse.Namespace, store: Store, out: TextIO) -> int:
                                        phases=args.phases, bay=args.bay, site_meter=args.site_meter),
                                connectors=args.connectors)
         print(f"added charger {ch.id} ({ch.current_type}, {ch.max_kw:g} kW, bay {ch.bay or '-'})", file=out)
+    elif (cmd, action) == ("chargers", "set"):
+        changes = {k: v for k, v in (("bay", args.bay), ("max_kw", args.max_kw), ("phases", args.phases),
+                                     ("site_meter", args.site_meter)) if v is not None}
+        if args.dc is not None:
+            changes["current_type"] = CurrentType.DC if args.dc else CurrentType.AC
+        if args.commissioned:
+            changes["commissioned"] = True
+        if not changes:
+            raise ValidationError("chargers set", "nothing to change: give --bay, --max-kw, --phases, --dc/--ac, "
+                                  "--commissioned or --site-meter")
+        if "max_kw" in changes and changes["max_kw"] <= 0:
+            raise ValidationError("--max-kw", "must be > 0")
+        ch = store.update_charger(args.id, **changes)
+        print(f"charger {ch.id}: {ch.current_type}, {ch.max_kw:g} kW, bay {ch.bay or '-'}"
+              + ("" if ch.commissioned else " (not commissioned)"), file=out)
     elif (cmd, action) == ("chargers", "list"):
         rows = [(c.id, c.current_type.value, f"{c.max_kw:g}", str(c.phases), c.bay or "-",
                  c.protocol.value if c.protocol else "-", c.vendor or "-", c.firmware or "-",

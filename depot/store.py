@@ -745,16 +745,21 @@ class Store:
         for ch in chargers:
             online = is_online(ch, now, default_heartbeat)
             conns = []
-            for c in by_charger.get(ch.id, []):
-                if c.connector_id == 0 and len(by_charger[ch.id]) > 1:
-                    continue  # 1.6 connector 0 is the charger as a whole; its faults show on the others
+            rows = by_charger.get(ch.id, [])
+            # 1.6 connector 0 is the charger as a whole: a fault or unavailability there applies to every connector
+            whole = next((c for c in rows if c.connector_id == 0 and len(rows) > 1
+                          and c.status in (ConnectorStatus.FAULTED.value, ConnectorStatus.UNAVAILABLE.value)), None)
+            for c in rows:
+                if c.connector_id == 0 and len(rows) > 1:
+                    continue
                 tx_v = running.get((ch.id, c.connector_id))
                 tx, vname = tx_v if tx_v else (None, None)
                 power = None
                 if tx is not None and online and tx.last_power_w is not None:
                     power = tx.last_power_w / 1000.0
+                status, error = (_status(whole.status), whole.error_code) if whole else (_status(c.status), c.error_code)
                 conns.append(ConnectorView(
-                    connector_id=c.connector_id, status=_status(c.status), error_code=c.error_code,
+                    connector_id=c.connector_id, status=status, error_code=error,
                     vehicle_id=tx.vehicle_id if tx else None, vehicle_name=vname,
                     power_kw=power, soc=tx.last_soc if tx else None,
                     session_kwh=((tx.last_energy_wh or tx.meter_start_wh) - tx.meter_start_wh) / 1000.0 if tx else None,
@@ -783,11 +788,11 @@ class Store:
             sessions = tuple(_transaction(r) for r in s.scalars(
                 select(TransactionRow).where(TransactionRow.charger_id == charger_id,
                                              TransactionRow.stopped_at.is_(None))))
+            faulted = (EventRow.action == "StatusNotification") & EventRow.payload.contains("Faulted")
+            reported = EventRow.action.in_(("NotifyEvent", "SecurityEventNotification"))  # 2.0.1 problems
             err_rows = s.scalars(
                 select(EventRow).where(EventRow.charger_id == charger_id, EventRow.direction == "in",
-                                       EventRow.action == "StatusNotification",
-                                       ~EventRow.payload.contains('"NoError"'),
-                                       EventRow.payload.contains('Faulted'))
+                                       EventRow.kind == "call", faulted | reported)
                 .order_by(EventRow.id.desc()).limit(errors))
             errs = tuple(_event(r) for r in err_rows)
             msgs = tuple(_event(r) for r in s.scalars(

@@ -55,7 +55,7 @@ PAINTED = "fp-painted"  # dcc.Store the painter "outputs" to (it never changes: 
 BAY = "fp-bay"
 CHIP = "fp-chip"
 
-PLACE_HINT = "depot chargers remove {id} && depot chargers add {id} --max-kw 22 --bay A01"
+PLACE_HINT = "depot chargers set {id} --bay A01 --max-kw 22 --commissioned"
 
 # ---------------------------------------------------------------- header and toolbar
 

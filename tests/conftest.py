@@ -18,6 +18,18 @@ CHROMIUM = "/usr/bin/chromium"
 NOW = datetime(2026, 11, 21, 18, 0, tzinfo=UTC)
 
 
+def pytest_configure(config):
+    """dash[testing] numbers its servers from a fixed port; two test runs on one machine would then talk to
+    each other's servers. Start this run's numbering at a port the OS says is free."""
+    import socket
+
+    from dash.testing.application_runners import BaseDashRunner
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        BaseDashRunner._next_port = sock.getsockname()[1]
+
+
 def pytest_setup_options():
     """Chrome options for dash[testing]: Debian's Chromium, no network chatter, no download of a browser."""
     from selenium.webdriver.chrome.options import Options

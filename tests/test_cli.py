@@ -45,3 +45,18 @@ def test_site_grid_connection(db_url):
     assert run("site", "show", db=db_url)[1].strip() == "site North: grid 400 kW, margin 20 kW"
     code, _, err = run("site", "set", "--grid-kw", "100", "--margin-kw", "150", db=db_url)
     assert code == 2 and "--margin-kw" in err
+
+
+def test_place_and_commission_a_charger_found_in_commissioning_mode(db_url, store):
+    from datetime import UTC, datetime
+
+    from depot.model import Protocol
+
+    store.register_unknown("NEW-1", Protocol.OCPP16, datetime(2026, 11, 21, tzinfo=UTC))
+    code, out, _ = run("chargers", "set", "NEW-1", "--bay", "C03", "--max-kw", "50", "--dc", "--commissioned",
+                       db=db_url)
+    assert code == 0 and out.strip() == "charger NEW-1: DC, 50 kW, bay C03"
+    ch = store.get_charger("NEW-1")
+    assert (ch.bay, ch.max_kw, ch.current_type.value, ch.commissioned) == ("C03", 50.0, "DC", True)
+    assert run("chargers", "set", "NEW-1", db=db_url)[0] == 2
+    assert run("chargers", "set", "GHOST", "--bay", "A01", db=db_url)[0] == 2

@@ -210,3 +210,14 @@ def test_plans_are_versioned(store):
     assert store.active_plan(at=NOW - timedelta(minutes=1)) is None
     assert [p.reason for p in store.plan_history()] == ["departure edited", "arrival BUS-1"]
     assert store.plan_history()[1].superseded_at == NOW + timedelta(minutes=5)
+
+
+def test_a_fault_of_the_whole_charger_shows_on_every_connector(store):
+    store.add_charger(Charger("CP-2", 22.0), connectors=2)
+    store.record_boot("CP-2", protocol=Protocol.OCPP16, now=NOW)
+    store.set_connector_status("CP-2", 1, ConnectorStatus.AVAILABLE, now=NOW)
+    store.set_connector_status("CP-2", 0, ConnectorStatus.FAULTED, now=NOW, error_code="PowerSwitchFailure")
+    (view,), _ = store.floor_snapshot(NOW)
+    assert view.status == ConnectorStatus.FAULTED
+    assert {(c.connector_id, c.status, c.error_code) for c in view.connectors} == {
+        (1, ConnectorStatus.FAULTED, "PowerSwitchFailure"), (2, ConnectorStatus.FAULTED, "PowerSwitchFailure")}
