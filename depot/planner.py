@@ -34,6 +34,7 @@ from ortools.linear_solver.python import model_builder_helper as mbh
 from depot.explain import CapacityGap, ShortfallExplanation, VehicleShortfall, explain_shortfall
 from depot.planarrays import _Arrays, _arrays, _Weights, _weights
 from depot.plancheck import Violation, ViolationKind, check_plan
+from depot.planflow import solve_flow
 from depot.planproblem import (
     AC_MIN_AMPS,
     DEFAULT_VOLTS,
@@ -64,6 +65,12 @@ __all__ = [
 MIP_MAX_VARIABLES = 1200
 """Problems with at most this many window variables are also solved exactly as a MIP."""
 
+PEAK_SEARCH_MIN_VARIABLES = 150_000
+"""When the demand charge makes the best peak lie below the uncapped flow's, problems with at least
+this many window variables search it with min-cost flows (about 7 flows); smaller ones hand the LP
+to HiGHS, which is faster there (measured, CPU: 1000 vehicles × 96 slots 0.33 s against 0.55-0.85 s
+for the search; 2000: 1.2 s against 1.4 s; 5000: 6.2 s against 4.0 s, under load)."""
+
 
 # --------------------------------------------------------------------------- LP / MIP
 
@@ -76,8 +83,26 @@ class _Solution:
 
 
 def _solve(a: _Arrays, w: _Weights, time_limit_s: float, *, integer: bool = False) -> _Solution:
-    """Build the model from arrays and solve it with HiGHS (LP, or exact MIP when ``integer``)."""
+    """The LP as a min-cost flow (``depot.planflow``) where it fits, else with HiGHS; the exact MIP
+    (``integer``) always with HiGHS."""
     t0 = time.perf_counter()
+    n, nv, nk = len(a.veh), a.n_vehicles, a.n_slots
+    if n == 0:  # nobody can charge in any slot: nothing to solve
+        return _Solution(np.zeros((nv, nk)), "optimal", time.perf_counter() - t0)
+    if not integer:
+        flow = solve_flow(a, w, t0 + time_limit_s, peak_search=n >= PEAK_SEARCH_MIN_VARIABLES)
+        if flow is not None:
+            power = np.zeros((nv, nk))
+            power[a.veh, a.slot] = np.clip(flow.power, 0.0, a.hi[a.veh])
+            return _Solution(power, flow.status, time.perf_counter() - t0)
+    return _solve_highs(a, w, time_limit_s - (time.perf_counter() - t0), integer=integer, t0=t0)
+
+
+def _solve_highs(a: _Arrays, w: _Weights, time_limit_s: float, *, integer: bool = False,
+                 t0: float | None = None) -> _Solution:
+    """Build the model from arrays and solve it with HiGHS (LP, or exact MIP when ``integer``)."""
+    t0 = time.perf_counter() if t0 is None else t0
+    t1 = time.perf_counter()
     n, nv, nk = len(a.veh), a.n_vehicles, a.n_slots
     if n == 0:  # nobody can charge in any slot: nothing to solve
         return _Solution(np.zeros((nv, nk)), "optimal", time.perf_counter() - t0)
@@ -127,7 +152,7 @@ def _solve(a: _Arrays, w: _Weights, time_limit_s: float, *, integer: bool = Fals
             model.set_var_integrality(j, True)
     solver = mbh.ModelSolverHelper("highs" if integer else "highs_lp")
     solver.set_solver_specific_parameters("output_flag=false,presolve=off")
-    solver.set_time_limit_in_seconds(max(time_limit_s - (time.perf_counter() - t0), 0.01))
+    solver.set_time_limit_in_seconds(max(time_limit_s - (time.perf_counter() - t1), 0.01))
     solver.solve(model)
     names = {mbh.SolveStatus.OPTIMAL: "optimal", mbh.SolveStatus.FEASIBLE: "feasible"}
     status = names.get(solver.status(), "none")
@@ -190,7 +215,7 @@ def relaxed_plan(problem: PlanningProblem, *, time_limit_s: float = 30.0, tie_br
     """
     t0 = time.perf_counter()
     a = _arrays(problem)
-    sol = _solve(a, _weights(a, tie_break=tie_break), time_limit_s)
+    sol = _solve_highs(a, _weights(a, tie_break=tie_break), time_limit_s)
     status = {"none": "fallback"}.get(sol.status, sol.status)
     return plan_from_power(problem, sol.power, solve_seconds=time.perf_counter() - t0, method="lp-relaxation",
                            solver_status=status)
