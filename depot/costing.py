@@ -41,7 +41,12 @@ def intervals(sessions: pd.DataFrame, samples: pd.DataFrame) -> pd.DataFrame:
     same = np.r_[False, tx[1:] == tx[:-1]]
     # the register, carried forward within a session
     e_ff = pd.Series(e).groupby(tx).ffill().to_numpy()
-    with_register = pd.Series((pts["o"].to_numpy() > 0) & ~np.isnan(e)).groupby(tx).transform("any")
+    # a session meters by register when its samples carry one (or, without samples, by plug-in and unplug
+    # readings); a charger that sends power only gets power × time (its unplug reading merely repeats the start)
+    o = pts["o"].to_numpy()
+    by_tx = pd.DataFrame({"reg": (o == 1) & ~np.isnan(e), "sample": o == 1, "stop": (o == 2) & ~np.isnan(e)}).groupby(tx)
+    flags = by_tx.transform("any")
+    with_register = flags["reg"] | (~flags["sample"] & flags["stop"])
     prev_e = np.r_[np.nan, e_ff[:-1]]
     prev_t = np.r_[np.nan, t[:-1]]
     prev_p = np.r_[np.nan, p[:-1]]

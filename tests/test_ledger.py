@@ -214,3 +214,18 @@ def test_demo_seed_is_idempotent(store):
     ledger.save_vehicle_groups(store, [ledger.VehicleGroups("V1", "Mine", None, None, None)])
     ledger.seed_demo_tariff(store, now=NOW)
     assert ledger.vehicle_groups(store)[0] == ledger.VehicleGroups("V1", "Mine")
+
+
+def test_samples_without_a_register_are_integrated_from_power(store):
+    depot(store)
+    start = WED.replace(hour=16, minute=30)
+    tx = store.start_transaction("CP-1", 1, "T1", started_at=start, meter_start_wh=0.0)
+    # power only, every 15 minutes: 10 kW held for 30 minutes, then 20 kW for 30 minutes
+    store.add_meter_samples("CP-1", 1, [MeterSample(start + timedelta(minutes=15 * k), power_w=w)
+                                        for k, w in enumerate([10_000, 10_000, 20_000, 20_000, 0])],
+                            transaction_id=tx.id)
+    store.stop_transaction("CP-1", stopped_at=start + timedelta(hours=1), transaction_id=tx.id, meter_stop_wh=None)
+    ledger.update(store, now=NOW)
+    r = row(store, tx.id)
+    assert r["energy_kwh"] == pytest.approx(2.5 + 2.5 + 5 + 5)
+    assert r["energy_cost"] == pytest.approx(5 * 0.20 + 10 * 0.40)
