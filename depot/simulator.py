@@ -17,10 +17,20 @@ meter values inside TransactionEvent, as the specification has it; 1.6 sends Met
 Messages: one sender task per charger sends an outbox in order, one CALL at a time. Transaction messages
 (Start/Stop/TransactionEvent, Authorize) stay in the outbox while the server is away and go out after the
 next BootNotification; status, heartbeat and meter messages are dropped then (status is re-sent on boot).
+A 1.6 vehicle that arrives while the server is away starts charging at once (LocalAuthorizeOffline); its
+StartTransaction is sent, with the transaction's original time, after the reconnect.
 Heartbeats follow the interval of the BootNotification answer (clock seconds → real seconds); periodic meter
 values go out every MeterValueSampleInterval / TxUpdatedInterval clock seconds but at most one per connector
-every `min_meter_gap` real seconds. Installed profiles survive disconnects (a charger keeps obeying
-TxDefaultProfile and the max profile when the server is gone).
+every `min_meter_gap` real seconds. Installed profiles survive disconnects, as in a real charger: a TxProfile
+runs to the end of its schedule (with no `duration` its last period holds until the session ends), then the
+TxDefaultProfile applies; the max profile caps throughout.
+
+Public API: `SimChargerSpec`, `SimVehicleSpec`, `demo_depot(n, seed=)`, `seed_store(store, chargers, vehicles)`,
+`SimulatedDepot(base_url, chargers, vehicles, clock=, fault_rate=, seed=)` with `start()`, `stop()`,
+`wait_connected()`, `settle()`, `charger(id)` (a `SimulatedCharger`: `.connected`, `.status(n)`, `.power_kw(n)`,
+`.limit_kw(n)`, `.soc(n)`, `.energy_wh(n)`, `.transaction_id(n)`, `.profiles`) and the hooks `plug_in`,
+`unplug`, `fault`, `clear_fault`, `set_reject_profiles`; `run_standalone(...)` and `main(argv)` for
+`depot simulate`.
 """
 
 from __future__ import annotations
