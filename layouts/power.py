@@ -30,6 +30,7 @@ log = logging.getLogger(__name__)
 
 # ---------------------------------------------------------------- ids
 GRAPH, VIEW, TICK, NOTES, PANEL = "power-graph", "power-view", "power-tick", "power-notes", "power-health"
+LIMIT, FLAGGED = "power-limit", "power-flagged-box"
 WINDOW, GROUP = "power-window", "power-group"
 CHARGING, CHARGING_SUB, CHARGING_CARD = "power-charging", "power-charging-sub", "power-charging-card"
 HEADROOM, HEADROOM_SUB, HEADROOM_CARD = "power-headroom", "power-headroom-sub", "power-headroom-card"
@@ -63,7 +64,7 @@ def build(svc: Services, window: str = "24h", group: str = "auto") -> tuple:
     prices = pdata.price_band(history.start, now + AHEAD, plan)
     fig = figs.power_figure(history, now=now, until=now + AHEAD, point=point, plan=plan, prices=prices,
                             uirevision=f"{window}-{group}")
-    view = {"window": window, "group": group, "labels": list(grouping.labels), "bucket_s": bucket,
+    view = {"window": window, "group": group, "series": series_key(grouping), "bucket_s": bucket,
             "start": history.start.isoformat(), "hist_end": history.end.isoformat(), "tail_at": now.isoformat(),
             "plan_id": plan.plan_id if plan else None, "built": now.isoformat(),
             "empty": history.empty and not point.charging_kw}
@@ -74,7 +75,7 @@ def tick(svc: Services, view: dict) -> dict:
     """One live update as {output name: value}: a Patch of the figure, or a new figure when it must be rebuilt."""
     now = svc.clock()
     grouping = pdata.group_chargers(svc.store.list_chargers(), view["group"])
-    if (list(grouping.labels) != view["labels"] or now - _t(view["built"]) >= REANCHOR
+    if (series_key(grouping) != view["series"] or now - _t(view["built"]) >= REANCHOR
             or now < _t(view["hist_end"])):
         fig, new_view, note, point = build(svc, view["window"], view["group"])
         return {"figure": fig, "view": new_view, "notes": note, "point": point}
@@ -104,6 +105,12 @@ def tick(svc: Services, view: dict) -> dict:
         out["notes"] = notes(grouping, new_view["empty"], plan if plan is not False else _has_plan(view), view["window"])
     out["point"] = point
     return out
+
+
+def series_key(grouping: pdata.Grouping) -> str:
+    """Which chargers are drawn in which series, in a few bytes (the VIEW store travels with every tick)."""
+    drawn = sorted((cid, grouping.labels[i]) for cid, i in grouping.of.items())
+    return f"{len(grouping.labels)}:" + hashlib.sha1(repr(drawn).encode()).hexdigest()[:12]
 
 
 def _has_plan(view: dict) -> bool:
@@ -151,56 +158,59 @@ def kpi_texts(point: pdata.LivePoint | None, now: datetime) -> dict:
         f"of {fmt_kw(limit)} site limit ({100 * point.charging_kw / limit:.0f} %)" if limit > 0 else
         "the site limit is 0 kW")
     head = point.headroom_kw
-    reading = "no reading yet" if point.reading_at is None else f"read {fmt_when(point.reading_at, now)}"
-    building_sub = reading if point.building_kw is not None else (
-        f"unknown ({reading})" + (f": {fmt_kw(point.limit.building_kw)} assumed"
-                                  if point.limit is not None and point.limit.stale else ""))
+    if point.building_kw is not None:
+        reading = building_sub = f"read {fmt_when(point.reading_at, now)}"
+    else:
+        reading = "no reading yet" if point.reading_at is None else f"last read {fmt_time(point.reading_at, now)}"
+        stale = point.limit is not None and point.limit.stale
+        building_sub = reading + (f"; {fmt_kw(point.limit.building_kw)} assumed" if stale else "")
     return {
         CHARGING: fmt_kw(point.charging_kw), CHARGING_SUB: charging_sub,
         HEADROOM: "–" if head is None else fmt_kw(head),
         HEADROOM_SUB: "–" if head is None else ("over the limit" if head < 0 else "site limit − charging"),
         BUILDING: fmt_kw(point.building_kw), BUILDING_SUB: building_sub,
-        PV: fmt_kw(point.pv_kw), PV_SUB: reading if point.pv_kw is not None else "no fresh reading",
+        PV: fmt_kw(point.pv_kw), PV_SUB: reading,
         COMMANDED: fmt_kw(point.commanded_kw),
         COMMANDED_SUB: ("no enforcement service runs in this web process" if point.commanded_kw is None
                         else f"{point.commanded_n} charging profile{'s' if point.commanded_n != 1 else ''} accepted"),
     }
 
 
-def health_panel(point: pdata.LivePoint | None, flagged: list, chargers: dict, now: datetime) -> list:
-    """The site limit with its reason, and every charger that rejects its profiles or draws above them."""
+def limit_text(point: pdata.LivePoint | None) -> list:
+    """The site limit in force and why (a stale building reading is called out in red)."""
     limit = point.limit if point else None
     if limit is None:
-        limit_row = html.Div("Site limit unknown: no grid connection is set (depot site set).", className="text-muted")
-    else:
-        source = {"enforcer": "as the enforcement service applies it",
-                  "computed": "computed here from the newest reading (no enforcement service in this web process)"}
-        reason = limit.reason
-        if reason == "measured" and point.reading_at is not None:
-            reason = f"measured: building {fmt_kw(limit.building_kw)}, PV {fmt_kw(limit.pv_kw)}"
-        limit_row = html.Div([
-            html.Strong(f"Site limit {fmt_kw(limit.limit_kw)}"), " · ",
+        return [html.Span("Site limit unknown: no grid connection is set (depot site set).", className="text-muted")]
+    source = {"enforcer": "as the enforcement service applies it",
+              "computed": "computed here from the newest reading (no enforcement service in this web process)"}
+    reason = limit.reason
+    if reason == "measured":
+        reason = f"measured: building {fmt_kw(limit.building_kw)}, PV {fmt_kw(limit.pv_kw)}"
+    return [html.Strong(f"Site limit {fmt_kw(limit.limit_kw)}"), " · ",
             html.Span(reason, className="text-danger fw-semibold" if limit.stale else ""),
-            html.Div(source.get(point.limit_source, ""), className="small text-muted"),
-        ], id="power-limit")
+            html.Div(source.get(point.limit_source, ""), className="small text-muted")]
+
+
+def flagged_table(flagged: list, bays: dict, now: datetime):
+    """Every charger that rejects its profiles or draws above them: since when, and what it said."""
     if not flagged:
-        body = html.Div("All chargers obey their charging profiles.", className="text-success small mt-2")
-    else:
-        rows = [html.Tr([
-            html.Td(h.charger_id, className="fw-semibold"), html.Td(chargers.get(h.charger_id) or "–"),
-            html.Td(html.Span(h.state, className=f"badge {'bg-danger' if h.state == 'overdrawing' else 'bg-warning text-dark'}")),
-            html.Td(fmt_when(h.since, now)), html.Td(h.detail or "", className="small"),
-        ]) for h in flagged]
-        body = dbc.Table([html.Thead(html.Tr([html.Th(t) for t in ("Charger", "Bay", "State", "Since", "Detail")])),
-                          html.Tbody(rows)], size="sm", hover=True, className="mt-2 mb-0", id="power-flagged")
-    return [html.H5("Enforcement", className="mb-2"), limit_row, body]
+        return html.Div("All chargers obey their charging profiles.", className="text-success small mt-2")
+    rows = [html.Tr([
+        html.Td(h.charger_id, className="fw-semibold"), html.Td(bays.get(h.charger_id) or "–"),
+        html.Td(html.Span(h.state, className="badge " + ("bg-danger" if h.state == "overdrawing"
+                                                         else "bg-warning text-dark"))),
+        html.Td(fmt_when(h.since, now)), html.Td(h.detail or "", className="small"),
+    ]) for h in flagged]
+    return dbc.Table([html.Thead(html.Tr([html.Th(t) for t in ("Charger", "Bay", "State", "Since", "Detail")])),
+                      html.Tbody(rows)], size="sm", hover=True, className="mt-2 mb-0", id="power-flagged")
 
 
-def panel_and_key(svc: Services, point, now: datetime) -> tuple[list, str]:
+def health(svc: Services, point, now: datetime) -> dict:
+    """{"limit": …, "flagged": …} and a short key of each, so a tick re-sends only what changed."""
     flagged = pdata.flagged_chargers(svc.store)
     bays = {c.id: c.bay for c in svc.store.list_chargers()} if flagged else {}
-    panel = health_panel(point, flagged, bays, now)
-    return panel, hashlib.sha1(repr(panel).encode()).hexdigest()[:16]
+    parts = {"limit": limit_text(point), "flagged": flagged_table(flagged, bays, now)}
+    return {name: (part, hashlib.sha1(repr(part).encode()).hexdigest()[:12]) for name, part in parts.items()}
 
 
 # ---------------------------------------------------------------- layout
@@ -217,10 +227,11 @@ def layout(**_):
     now = svc.clock()
     try:
         fig, view, note, point = build(svc)
-        panel, view["health"] = panel_and_key(svc, point, now)
+        shown = health(svc, point, now)
+        view.update({name: key for name, (_, key) in shown.items()})
     except STORE_ERRORS as exc:
         log.error("power page: cannot read the store: %s", exc)
-        fig, view, point, panel = {"data": [], "layout": {}}, None, None, []
+        fig, view, point, shown = {"data": [], "layout": {}}, None, None, {"limit": ([], ""), "flagged": ([], "")}
         note = [store_error(exc, now)]
     texts = kpi_texts(point, now)
     kpis = html.Div([
@@ -243,7 +254,8 @@ def layout(**_):
         html.Div(note, id=NOTES),
         html.Div(dcc.Graph(id=GRAPH, figure=fig, config={"displaylogo": False, "responsive": True},
                            style={"height": f"{figs.HEIGHT_PX}px"}), className="card card-body p-1 mb-3"),
-        html.Div(panel, id=PANEL, className="card card-body mb-3"),
+        html.Div([html.H5("Enforcement", className="mb-2"), html.Div(shown["limit"][0], id=LIMIT),
+                  html.Div(shown["flagged"][0], id=FLAGGED)], id=PANEL, className="card card-body mb-3"),
         dcc.Store(id=VIEW, data=view),
         dcc.Interval(id=TICK, interval=REFRESH_MS),
     ], id="power-page")
@@ -264,7 +276,7 @@ def store_error(exc: Exception, now: datetime) -> html.Div:
 
 
 OUTPUTS = {"figure": Output(GRAPH, "figure"), "view": Output(VIEW, "data"), "notes": Output(NOTES, "children"),
-           "panel": Output(PANEL, "children"), "headroom_class": Output(HEADROOM_CARD, "className"),
+           "limit": Output(LIMIT, "children"), "flagged": Output(FLAGGED, "children"), "headroom_class": Output(HEADROOM_CARD, "className"),
            **{k: Output(k, "children") for k in KPI_TEXTS}}
 
 
@@ -282,21 +294,26 @@ def refresh(n_intervals, window, group, view):
             point = result.pop("point")
             out.update(result)
             new_view = out["view"]
-        panel, key = panel_and_key(svc, point, now)
+        shown = health(svc, point, now)
     except STORE_ERRORS as exc:
         log.error("power page: cannot read the store: %s", exc)
         out["notes"] = [store_error(exc, now)]
         if view:
             out["view"] = {**view, "error": True}
         return out
-    if key != (view or {}).get("health"):
-        out["panel"] = panel
-    new_view["health"] = key
+    for name, (part, key) in shown.items():
+        if key != (view or {}).get(name):
+            out[name] = part
+        new_view[name] = key
     out.update(kpi_texts(point, now))
     out["headroom_class"] = f"kpi {_tone(point)}".strip()
     return out
 
 
+# One callback for ticks and view changes: Dash drops the answer of a call that a newer one superseded, so a
+# tick's Patch never lands on a figure rebuilt meanwhile. The interval pauses while a call runs, so a slow
+# rebuild (a week of a big depot on a busy machine) is not superseded by the next tick again and again.
 callback(output=OUTPUTS, inputs={"n_intervals": Input(TICK, "n_intervals"), "window": Input(WINDOW, "value"),
                                  "group": Input(GROUP, "value")},
-         state={"view": State(VIEW, "data")}, prevent_initial_call=True)(refresh)
+         state={"view": State(VIEW, "data")}, prevent_initial_call=True,
+         running=[(Output(TICK, "disabled"), True, False)])(refresh)

@@ -32,11 +32,11 @@ def shot(dash_duo, name: str) -> Path:
     return path
 
 
-def moving_clock(settings, store, speed: float = 1.0):
+def moving_clock(settings, store, speed: float = 1.0, **changes):
     """Services whose clock starts at NOW and runs `speed` times real time; the building is read (as in the
     demo) so the site limit follows the readings."""
     t0 = time.monotonic()
-    settings = replace(settings, site_limit_source="simulator", building_max_kw=100.0)
+    settings = replace(settings, site_limit_source="simulator", building_max_kw=100.0, **changes)
     depot_app.configure(Services(settings, store, lambda: NOW + timedelta(seconds=(time.monotonic() - t0) * speed)))
 
 
@@ -88,7 +88,7 @@ def test_chart_health_panel_and_live_appends_without_a_redraw(dash_duo, configur
     panel = dash_duo.find_element("#power-health").text
     assert "CP-001" in panel and "rejecting" in panel and "SetChargingProfile answered Rejected" in panel
     assert "17:53:00 UTC" in panel
-    assert dash_duo.find_element("#power-limit").text.startswith("Site limit")
+    assert dash_duo.find_element("#power-limit").text.startswith("Site limit 220 kW · measured: building 60.0 kW")
     assert dash_duo.get_logs() == [], "browser console errors"
 
     # live: the same plot (no remount, no Plotly.newPlot) grows its tails every 2 s; histories stay
@@ -118,7 +118,8 @@ def test_chart_health_panel_and_live_appends_without_a_redraw(dash_duo, configur
     hover = wait_for(dash_duo, "document.querySelector('#power-graph .hoverlayer').textContent")
     assert "CP-000" in hover and "kW" in hover and "site limit" in hover
     shot(dash_duo, "small-hover")
-    dash_duo.driver.execute_script("document.querySelector('#power-health').scrollIntoView({block: 'end'})")
+    dash_duo.driver.execute_script("window.scrollTo(0, document.body.scrollHeight)")
+    time.sleep(0.3)
     shot(dash_duo, "small-panel")
 
 
@@ -155,7 +156,7 @@ def test_200_chargers_a_week_in_lanes_24h_and_7d(dash_duo, configured_app, store
     night_plan(store, 120, 11.0)
     es.set_health(store, "CP-017", "overdrawing", now=NOW - timedelta(minutes=2), detail="draws 26.1 kW, limit 11.0 kW")
     es.set_health(store, "CP-101", "rejecting", now=NOW - timedelta(hours=3), detail="Rejected: unknown transaction")
-    moving_clock(settings, store)
+    moving_clock(settings, store, stale_after_s=30.0)  # the last building reading (17:59) is stale: worst case
     dash_duo.start_server(configured_app)
     t0 = time.monotonic()
     dash_duo.wait_for_page(f"{dash_duo.server_url}/power")
@@ -165,6 +166,10 @@ def test_200_chargers_a_week_in_lanes_24h_and_7d(dash_duo, configured_app, store
     assert "10 groups" in dash_duo.find_element("#power-notes").text
     rows = dash_duo.find_elements("#power-flagged tbody tr")
     assert [r.text.split()[0] for r in rows] == ["CP-101", "CP-017"]
+    limit = dash_duo.find_element("#power-limit").text
+    assert "building load unknown (reading" in limit and "s old): assumed its maximum 100 kW" in limit
+    assert dash_duo.find_element("#power-building").text == "–"
+    assert dash_duo.find_element("#power-building-sub").text == "last read 17:59:00 UTC; 100 kW assumed"
     # hovering the plot answers quickly even with 10 lanes × 720 points
     t1 = time.monotonic()
     dash_duo.driver.execute_script(f"Plotly.Fx.hover({GD}, {{xval: '2026-11-21 02:00:00'}}, 'xy')")
@@ -178,7 +183,15 @@ def test_200_chargers_a_week_in_lanes_24h_and_7d(dash_duo, configured_app, store
         f"const gd = {GD}; const t = performance.now(); return Plotly.redraw(gd).then(() => performance.now() - t)")
     time.sleep(0.5)
     shot(dash_duo, "200-7d")
+    dash_duo.driver.execute_script("window.scrollTo(0, document.body.scrollHeight)")
+    time.sleep(0.3)
+    shot(dash_duo, "200-panel")
+    time.sleep(2.5)  # a tick of the rebuilt week
+    sizes = dash_duo.driver.execute_script(
+        "return performance.getEntriesByType('resource').filter(e => e.name.includes('_dash-update-component'))"
+        ".map(e => e.encodedBodySize)")
     print(f"\n200 chargers: page with chart in {shown:.2f} s, hover {hover_s * 1000:.0f} ms, "
-          f"7-day redraw {redraw:.0f} ms")
+          f"7-day redraw {redraw:.0f} ms, responses (bytes) {sizes}")
+    assert sizes[-1] < 5000 and max(sizes) > 50_000  # the figure when it is built, then patches
     assert redraw < 2000
     assert dash_duo.get_logs() == []
