@@ -35,18 +35,17 @@ import time
 from dataclasses import dataclass
 
 import numpy as np
+import scipy.sparse as sp
 from ortools.graph.python import min_cost_flow
 
 from depot.planarrays import _Arrays, _Weights
 
 WH_PER_KWH = 1e5
 """Flow units per kWh (hundredths of a Wh): capacities are rounded down to them."""
-PEAK_GAP = 1e-5
+PEAK_GAP = 1e-4
 """Relative gap between the best peak found and the cutting-plane lower bound that ends the search."""
 MAX_PEAK_FLOWS = 30
 """Most min-cost flows one peak search may solve."""
-_SAFEGUARD = 0.2
-"""Each peak tried lies at least this fraction of the bracket away from its ends."""
 _MAX_COST_UNITS = 2e9
 _MAX_TOTAL_UNITS = 4e18
 
@@ -115,22 +114,25 @@ class _Network:
         ``slot_prices``."""
         a, nv, nk = self.a, self.nv, self.nk
         fx = self.x(flows)
-        on = np.zeros((nv, nk), dtype=np.float32)
-        room = np.zeros((nv, nk), dtype=np.float32)
-        on[a.veh, a.slot] = fx > 0
-        room[a.veh, a.slot] = fx < self.xcap
-        pair = (on.T @ room) > 0.5                    # [k, k']: some vehicle charges in k, could add in k'
+        on, room = fx > 0, fx < self.xcap
+        shape = (nv, nk)
+        on_m = sp.csr_matrix((np.ones(int(on.sum()), np.float32), (a.veh[on], a.slot[on])), shape=shape)
+        room_m = sp.csr_matrix((np.ones(int(room.sum()), np.float32), (a.veh[room], a.slot[room])), shape=shape)
+        pair = (on_m.T @ room_m).toarray() > 0.5      # [k, k']: some vehicle charges in k, could add in k'
         p = self.cost.astype(float)
         dist = np.full((nk + 1, nk + 1), np.inf)
         # price_k - price_k' <= p_k' - p_k (else it would move energy from k to k'): edge k' -> k
         dist[:nk, :nk] = np.where(pair.T, p[:, None] - p[None, :], np.inf)
         weight = self.weight.astype(float)
         # price_k <= weight_v - p_k where v charges (else it would rather be short) ...
-        dist[nk, :nk] = np.where(on > 0, weight[:, None] - p[None, :], np.inf).min(axis=0, initial=np.inf)
+        least_weight = np.full(nk, np.inf)
+        np.minimum.at(least_weight, a.slot[on], weight[a.veh[on]])
+        dist[nk, :nk] = least_weight - p
         # ... and price_k >= weight_v - p_k where a short vehicle could add (else it would take more)
-        short = self.delivered(flows) < self.need
-        lower = np.where((room > 0) & short[:, None], weight[:, None] - p[None, :], 0.0).max(axis=0, initial=0.0)
-        dist[:nk, nk] = -lower
+        short = (self.delivered(flows) < self.need)[a.veh] & room
+        most_weight = np.full(nk, -np.inf)
+        np.maximum.at(most_weight, a.slot[short], weight[a.veh[short]])
+        dist[:nk, nk] = -np.maximum(most_weight - p, 0.0)
         np.fill_diagonal(dist, 0.0)
         return dist
 
@@ -226,6 +228,11 @@ def solve_flow(a: _Arrays, w: _Weights, deadline: float, *, peak_search: bool = 
     window &= (net.need > 0)[:, None]
     gain = np.where(window, shortfall_wh[:, None] - slot_cost[None, :], 0.0).max(axis=0)
     lo = _Point(0, float(w.shortfall @ a.need), 0.0, demand_per_wh - float(gain[net.limcap > 0].sum()))
+    # Probes below the least peak that delivers all the energy fall where the slope is steep (the
+    # shortfall weight) and teach little: start no lower than the densest interval of windows needs,
+    # and after a probe that leaves energy undelivered, jump by what its full slots would need.
+    delivered = float(net.delivered(flows).sum())
+    floor = _densest_interval(a, net.delivered(flows))
     status = "feasible"
     while flows_solved < MAX_PEAK_FLOWS and time.perf_counter() < deadline:
         span = hi.q - lo.q
@@ -236,11 +243,15 @@ def solve_flow(a: _Arrays, w: _Weights, deadline: float, *, peak_search: bool = 
         if best.phi - (lo.phi + lo.right * (q - lo.q)) <= PEAK_GAP * max(abs(best.phi), 1.0):
             status = "optimal"
             break
-        q = min(max(q, lo.q + _SAFEGUARD * span), hi.q - _SAFEGUARD * span)
+        q = max(q, floor)
         found = point(int(min(max(round(q), lo.q + 1), hi.q - 1)))
         if found is None:
             return None
-        p, x, _ = found
+        p, x, flows = found
+        missing = delivered - float(net.delivered(flows).sum())
+        if missing > 0:
+            full = int((net.slot_energy(flows) >= p.q).sum())
+            floor = max(floor, p.q + missing / max(full, 1))
         if p.phi < best.phi:
             best, best_x = p, x
         if p.left <= 0 <= p.right:
@@ -254,3 +265,14 @@ def solve_flow(a: _Arrays, w: _Weights, deadline: float, *, peak_search: bool = 
             hi = p
     return FlowSolution(best_x, status, flows_solved)
 
+
+
+def _densest_interval(a: _Arrays, energy: np.ndarray) -> float:
+    """Most energy per slot that the vehicles whose windows lie wholly inside some run of slots must
+    take in it (flow units): no peak below it delivers ``energy``."""
+    k = a.n_slots
+    inside = np.zeros((k + 1, k + 1))
+    np.add.at(inside, (a.first, a.end), energy)
+    inside = inside[::-1].cumsum(axis=0)[::-1].cumsum(axis=1)   # [k1, k2]: first >= k1, end <= k2
+    length = np.arange(k + 1)[None, :] - np.arange(k + 1)[:, None]
+    return float(np.where(length > 0, inside / np.maximum(length, 1), 0.0).max(initial=0.0))

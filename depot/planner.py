@@ -65,11 +65,11 @@ __all__ = [
 MIP_MAX_VARIABLES = 1200
 """Problems with at most this many window variables are also solved exactly as a MIP."""
 
-PEAK_SEARCH_MIN_VARIABLES = 150_000
+PEAK_SEARCH_MIN_VARIABLES = 40_000
 """When the demand charge makes the best peak lie below the uncapped flow's, problems with at least
-this many window variables search it with min-cost flows (about 7 flows); smaller ones hand the LP
-to HiGHS, which is faster there (measured, CPU: 1000 vehicles × 96 slots 0.33 s against 0.55-0.85 s
-for the search; 2000: 1.2 s against 1.4 s; 5000: 6.2 s against 4.0 s, under load)."""
+this many window variables search it with min-cost flows (5-7 flows); smaller ones hand the LP to
+HiGHS, which is faster there (measured, CPU s, medians under load: 200 vehicles × 96 slots HiGHS
+0.038, search 0.047; 1000: 0.38-0.49 against 0.27-0.38; 2000: 1.34 against 0.64)."""
 
 
 # --------------------------------------------------------------------------- LP / MIP

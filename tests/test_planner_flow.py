@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from depot import planner as planner_module
 from depot.bench.synthetic import synthetic_depot
 from depot.planarrays import _arrays, _weights
-from depot.planflow import WH_PER_KWH, solve_flow
+from depot.planflow import PEAK_GAP, WH_PER_KWH, solve_flow
 from depot.planner import PlanningProblem, VehicleNeed, check_plan, plan, relaxed_plan
 
 T0 = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
@@ -44,7 +44,8 @@ def assert_same_optimum(problem: PlanningProblem) -> None:
     ours, best = objective(a, w, flow.power), planner_module._objective(a, w, highs.power)
     # capacities are rounded down to flow units: at most one unit short per slot, at the shortfall weight
     rounding = float(w.shortfall.max()) * a.n_slots * 2.0 / WH_PER_KWH
-    assert ours == pytest.approx(best, rel=2e-5, abs=1e-4 + rounding)
+    # the peak search stops within PEAK_GAP of the optimum
+    assert ours == pytest.approx(best, rel=1.5 * PEAK_GAP, abs=1e-4 + rounding)
 
 
 @st.composite
