@@ -2,11 +2,11 @@
 
 PURE: no I/O, no clock, no environment, no database. Every input is a parameter (the problem's
 ``start`` is the clock), every output is a frozen dataclass. The only side effect is CPU time spent
-in the OR-Tools HiGHS solver, always bounded by ``time_limit_s``.
+in OR-Tools' min-cost-flow and HiGHS solvers, always bounded by ``time_limit_s``.
 
 The model is a linear programme over the power of each vehicle in each slot of its window (only
-slots lying wholly inside ``[arrival, departure)`` get a variable), built from numpy arrays into a
-sparse matrix. Objective, weighted so the order holds (see ``_weights``):
+slots lying wholly inside ``[arrival, departure)`` get a variable), built from numpy arrays
+(``depot.planarrays``). Objective, weighted so the order holds (see ``_weights``):
 
 1. shortfall of higher-priority vehicles, then
 2. total shortfall (vehicles ready), then
@@ -14,12 +14,15 @@ sparse matrix. Objective, weighted so the order holds (see ``_weights``):
 4. smooth schedules: a tie-break towards earlier slots, which makes each vehicle's schedule one
    or a few contiguous blocks at full power (few charging-profile periods).
 
-The LP relaxation ignores the 0-or-[min, max] rule and whole-amp steps. Its vertex solution is
-rounded down to whole amps (0 below the minimum) and repaired greedily: energy lost to rounding is
-put back into the cheapest slots that still have site headroom, priority vehicles first. Small
-problems are also solved exactly as a MIP within the time limit; the better of the two is kept.
-``check_plan`` re-verifies every constraint independently; ``explain_shortfall`` says in words why
-not everyone can be ready and what would fix it.
+The LP is a transportation problem plus one coupling peak, so it is solved as a min-cost flow
+(``depot.planflow``: one flow when the site is congested or there is no demand charge, a short
+search over the peak otherwise); HiGHS (sparse model, dual simplex) takes what does not fit a
+network and small problems whose peak must be searched for. The LP relaxation ignores the 0-or-
+[min, max] rule and whole-amp steps; its solution is rounded and repaired (``depot.planround``).
+Small problems are also solved exactly as a MIP within the time limit; the better of the two is
+kept. ``check_plan`` (``depot.plancheck``) re-verifies every constraint independently;
+``explain_shortfall`` (``depot.explain``) says in words why not everyone can be ready and what
+would fix it. The problem and plan types live in ``depot.planproblem``; all are re-exported here.
 """
 
 from __future__ import annotations

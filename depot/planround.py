@@ -2,9 +2,9 @@
 
 PURE: functions of numpy arrays (``_Arrays``, ``_Weights``), no I/O, no clock.
 
-The LP's vertex solution is rounded down to whole amps (0 below the minimum) and repaired greedily:
-energy lost to rounding is put back into the cheapest slots that still have site headroom, priority
-vehicles first (``_round_and_repair``). ``_smooth`` then re-lays equal-price runs so each vehicle
+The LP's solution (a vertex, or close to one) is rounded down to whole amps (0 below the minimum)
+and repaired greedily: energy lost to rounding is put back into the cheapest slots that still have
+site headroom, priority vehicles first (``_round_and_repair``). ``_smooth`` then re-lays equal-price runs so each vehicle
 charges in few blocks, at exactly the same cost, load and energies.
 """
 
