@@ -44,7 +44,8 @@ def _shell() -> html.Div:
         ], fluid=True),
         color="dark", dark=True, className="mb-3", sticky="top",
     )
-    return html.Div([navbar, dbc.Container(dash.page_container, fluid=True), dcc.Location(id="url")])
+    return html.Div([navbar, dbc.Container(dash.page_container, fluid=True), dcc.Location(id="url")],
+                    className=f"role-{auth.role() or 'anonymous'}")  # assets/people.css hides what a role may not do
 
 
 def build_app() -> dash.Dash:

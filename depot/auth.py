@@ -56,6 +56,8 @@ PAGE_ROLES: dict[str, tuple[str, ...]] = {
     "/maintenance": MAINTAIN,
     "/users": MANAGE,
 }
+PLAN_READERS = PAGE_ROLES["/planner"]  # read callbacks of each page: the roles that may open it
+TARIFF_READERS = PAGE_ROLES["/tariffs"]
 PUBLIC_PREFIXES = ("/assets/", "/_dash-component-suites/", "/static/")
 PUBLIC_PATHS = frozenset({"/_favicon.ico", "/_dash-layout", "/_dash-dependencies", "/_reload-hash", LOGIN_PATH,
                           "/logout"})

@@ -19,6 +19,7 @@ import dash_bootstrap_components as dbc
 from dash import Input, Output, State, callback, dcc, html, no_update
 from dash.exceptions import PreventUpdate
 
+from depot.auth import EDIT_PLAN, PLAN_READERS, require
 from depot.departures import (
     Departure,
     RowError,
@@ -351,27 +352,27 @@ def on_tick(_n, view):
 
 _DUP = {"allow_duplicate": True}
 callback(Output(GRID, "rowData", **_DUP), Input(ADD, "n_clicks"), State(GRID, "rowData"),
-         prevent_initial_call=True)(on_add)
+         prevent_initial_call=True)(require(*EDIT_PLAN)(on_add))
 callback(Output(GRID, "rowData", **_DUP), Output(MSG, "children", **_DUP), Input(DELETE, "n_clicks"),
-         State(GRID, "rowData"), State(GRID, "selectedRows"), prevent_initial_call=True)(on_delete)
+         State(GRID, "rowData"), State(GRID, "selectedRows"), prevent_initial_call=True)(require(*EDIT_PLAN)(on_delete))
 callback(Output(MSG, "children", **_DUP), Output(PLAN, "children", **_DUP), Output(GRID, "rowData", **_DUP),
          Output(VIEW, "data", **_DUP), Output(SHIFT_NOTE, "children", **_DUP),
-         Input(SAVE, "n_clicks"), State(GRID, "rowData"), prevent_initial_call=True, running=_BUSY)(on_save)
+         Input(SAVE, "n_clicks"), State(GRID, "rowData"), prevent_initial_call=True, running=_BUSY)(require(*EDIT_PLAN)(on_save))
 callback(Output(MSG, "children", **_DUP), Output(PLAN, "children", **_DUP), Output(VIEW, "data", **_DUP),
-         Input(PREVIEW, "n_clicks"), State(GRID, "rowData"), prevent_initial_call=True, running=_BUSY)(on_preview)
+         Input(PREVIEW, "n_clicks"), State(GRID, "rowData"), prevent_initial_call=True, running=_BUSY)(require(*EDIT_PLAN)(on_preview))
 callback(Output(MSG, "children", **_DUP), Output(PLAN, "children", **_DUP), Output(GRID, "rowData", **_DUP),
          Output(VIEW, "data", **_DUP), Output(SHIFT_NOTE, "children", **_DUP), Output(UPLOAD, "contents"),
-         Input(UPLOAD, "contents"), State(UPLOAD, "filename"), prevent_initial_call=True, running=_BUSY)(on_upload)
-callback(Output(EXPORT_DL, "data"), Input(EXPORT, "n_clicks"), prevent_initial_call=True)(on_export)
-callback(Output(TEMPLATE_DL, "data"), Input(TEMPLATE, "n_clicks"), prevent_initial_call=True)(on_template)
+         Input(UPLOAD, "contents"), State(UPLOAD, "filename"), prevent_initial_call=True, running=_BUSY)(require(*EDIT_PLAN)(on_upload))
+callback(Output(EXPORT_DL, "data"), Input(EXPORT, "n_clicks"), prevent_initial_call=True)(require(*EDIT_PLAN)(on_export))
+callback(Output(TEMPLATE_DL, "data"), Input(TEMPLATE, "n_clicks"), prevent_initial_call=True)(require(*EDIT_PLAN)(on_template))
 callback(Output(ROSTER, "rowData", **_DUP), Input(ROSTER_ADD, "n_clicks"), State(ROSTER, "rowData"),
-         prevent_initial_call=True)(on_roster_add)
+         prevent_initial_call=True)(require(*EDIT_PLAN)(on_roster_add))
 callback(Output(ROSTER, "rowData", **_DUP), Output(ROSTER_MSG, "children", **_DUP), Input(ROSTER_DELETE, "n_clicks"),
-         State(ROSTER, "rowData"), State(ROSTER, "selectedRows"), prevent_initial_call=True)(on_delete)
+         State(ROSTER, "rowData"), State(ROSTER, "selectedRows"), prevent_initial_call=True)(require(*EDIT_PLAN)(on_delete))
 callback(Output(ROSTER_MSG, "children", **_DUP), Output(PLAN, "children", **_DUP), Output(ROSTER, "rowData", **_DUP),
          Output(VIEW, "data", **_DUP), Output(SHIFT_NOTE, "children", **_DUP),
-         Input(ROSTER_SAVE, "n_clicks"), State(ROSTER, "rowData"), prevent_initial_call=True)(on_roster_save)
+         Input(ROSTER_SAVE, "n_clicks"), State(ROSTER, "rowData"), prevent_initial_call=True)(require(*EDIT_PLAN)(on_roster_save))
 callback(Output(PLAN, "children", **_DUP), Output(VIEW, "data", **_DUP), Input(SHOW_ACTIVE, "n_clicks"),
-         prevent_initial_call=True)(on_show_active)
+         prevent_initial_call=True)(require(*PLAN_READERS)(on_show_active))
 callback(Output(PLAN, "children", **_DUP), Output(VIEW, "data", **_DUP), Input(TICK, "n_intervals"),
-         State(VIEW, "data"), prevent_initial_call=True)(on_tick)
+         State(VIEW, "data"), prevent_initial_call=True)(require(*PLAN_READERS)(on_tick))

@@ -18,6 +18,7 @@ from dash import Input, Output, State, callback, dcc, html, no_update
 from dash.exceptions import PreventUpdate
 
 from depot import ledger, reports
+from depot.auth import READ_REPORTS, require
 from depot.errors import ValidationError
 from depot.report_pdf import build_pdf
 from depot.web import Services, services
@@ -208,14 +209,14 @@ def on_drill_csv(n, query):
 callback(Output(MSG, "children"), Output(KPIS, "children"), Output(TIME_FIG, "figure"), Output(TOP_FIG, "figure"),
          Output(HEAT_FIG, "figure"), Output(GRID, "rowData"), Output(GRID, "columnDefs"),
          Output(GRID, "dashGridOptions"), Output(GRID, "style"), Output(TABLE_TITLE, "children"), Output(DRILL, "children"),
-         Output(QUERY, "data"), Input(RANGE, "start_date"), Input(RANGE, "end_date"), Input(BY, "value"))(on_query)
+         Output(QUERY, "data"), Input(RANGE, "start_date"), Input(RANGE, "end_date"), Input(BY, "value"))(require(*READ_REPORTS)(on_query))
 callback(Output(RANGE, "start_date"), Output(RANGE, "end_date"), *[Input(p, "n_clicks") for p in PRESETS],
-         prevent_initial_call=True)(on_preset)
+         prevent_initial_call=True)(require(*READ_REPORTS)(on_preset))
 callback(Output(DRILL, "children", allow_duplicate=True), Output(DRILL_QUERY, "data"),
          Input(GRID, "cellClicked"), Input(ALL_SESSIONS, "n_clicks"), State(QUERY, "data"),
-         prevent_initial_call=True)(on_drill)
+         prevent_initial_call=True)(require(*READ_REPORTS)(on_drill))
 callback(Output(DOWNLOAD, "data"), Input(CSV, "n_clicks"), Input(XLSX, "n_clicks"), Input(PDF, "n_clicks"),
-         State(QUERY, "data"), prevent_initial_call=True)(on_download)
+         State(QUERY, "data"), prevent_initial_call=True)(require(*READ_REPORTS)(on_download))
 callback(Output(DOWNLOAD, "data", allow_duplicate=True), Input(DRILL_CSV, "n_clicks"), State(DRILL_QUERY, "data"),
-         prevent_initial_call=True)(on_drill_csv)
+         prevent_initial_call=True)(require(*READ_REPORTS)(on_drill_csv))
 

@@ -19,6 +19,7 @@ from dash import Input, Output, State, callback, dcc, html, no_update
 from dash.exceptions import PreventUpdate
 
 from depot import ledger
+from depot.auth import MANAGE, TARIFF_READERS, require
 from depot.errors import ValidationError
 from depot.tariff_io import parse_rates, parse_tariff, tariff_to_json
 from depot.tariffs import GROUP_KINDS, PERIOD_DAYS, TariffErrors, TariffVersion
@@ -297,18 +298,18 @@ def on_groups_save(_n, rows):
 
 _DUP = {"allow_duplicate": True}
 callback(*[Output(fid(f), "value") for f in FIELDS], Output(PERIODS, "rowData"), Output(SEASONS, "rowData"),
-         Input(VERSION, "value"), prevent_initial_call=True)(on_pick)
+         Input(VERSION, "value"), prevent_initial_call=True)(require(*TARIFF_READERS)(on_pick))
 callback(Output(MSG, "children"), Output(VERSION, "options"), Output(VERSION, "value"),
          Output(SUMMARY, "children"), Input(SAVE, "n_clicks"), State(VERSION, "value"), State(PERIODS, "rowData"),
-         State(SEASONS, "rowData"), *[State(fid(f), "value") for f in FIELDS], prevent_initial_call=True)(on_save)
+         State(SEASONS, "rowData"), *[State(fid(f), "value") for f in FIELDS], prevent_initial_call=True)(require(*MANAGE)(on_save))
 callback(Output(MSG, "children", **_DUP), Output(VERSION, "options", **_DUP), Output(VERSION, "value", **_DUP),
          Output(SUMMARY, "children", **_DUP), Input(DELETE, "n_clicks"), State(VERSION, "value"),
-         prevent_initial_call=True)(on_delete)
+         prevent_initial_call=True)(require(*MANAGE)(on_delete))
 for grid, add, delete in ((PERIODS, "tf-periods-add", "tf-periods-del"), (SEASONS, "tf-seasons-add", "tf-seasons-del"),
                           (RATES, RATES_ADD, RATES_DELETE)):
     callback(Output(grid, "rowData", **_DUP), Input(add, "n_clicks"), Input(delete, "n_clicks"),
-             State(grid, "rowData"), State(grid, "selectedRows"), prevent_initial_call=True)(on_rows)
+             State(grid, "rowData"), State(grid, "selectedRows"), prevent_initial_call=True)(require(*MANAGE)(on_rows))
 callback(Output(RATES_MSG, "children"), Input(RATES_SAVE, "n_clicks"), State(RATES, "rowData"),
-         prevent_initial_call=True)(on_rates_save)
+         prevent_initial_call=True)(require(*MANAGE)(on_rates_save))
 callback(Output(GROUPS_MSG, "children"), Input(GROUPS_SAVE, "n_clicks"), State(GROUPS, "rowData"),
-         prevent_initial_call=True)(on_groups_save)
+         prevent_initial_call=True)(require(*MANAGE)(on_groups_save))

@@ -64,10 +64,22 @@ class Client:
         self.refresh_token()
         return response
 
+    def output_key(self, output: str) -> str:
+        """The registered spelling of `output`: outputs with allow_duplicate carry an "@hash" suffix."""
+        import re
+
+        if output in self.app.callback_map:
+            return output
+        plain = re.compile(r"@[0-9a-f]+")
+        self.http.get("/_dash-dependencies")  # Dash fills its callback map on the first request
+        found = [k for k in self.app.callback_map if plain.sub("", k) == output]
+        return found[0] if found else output
+
     def callback(self, output: str, inputs: list[dict] | None = None, state: list[dict] | None = None, *,
                  csrf: bool = True):
         """POST /_dash-update-component for the callback whose output string is `output`
         ("id.prop" or "..id.prop...id2.prop2.." as Dash spells multiple outputs)."""
+        output = self.output_key(output)
         outputs = [{"id": o.split(".", 1)[0], "property": o.split(".", 1)[1]}
                    for o in output.strip(".").split("...")]
         body = {"output": output, "outputs": outputs if len(outputs) > 1 else outputs[0],
