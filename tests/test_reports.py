@@ -189,3 +189,13 @@ def test_reports_cost_new_sessions_on_the_way(seeded):
     charge(seeded, 3, datetime(2026, 11, 20, 2, tzinfo=UTC), [11] * 4)  # not costed yet
     r = reports.build_report(seeded, *november(seeded), "vehicle", now=NOW)
     assert r.totals["sessions"] == 4
+
+
+def test_benchmark_smoke(capsys):
+    from depot.bench.reports import main as bench
+
+    bench(["--chargers", "4", "--days", "12", "--repeats", "1"])
+    out = capsys.readouterr().out
+    for row in ("generate history", "ledger: cost every session", "monthly report by vehicle (Dec 2024)",
+                "yearly report by month"):
+        assert row in out, out
