@@ -14,7 +14,7 @@ sample spacing: 1 minute, or 15 for a charger set to MeterValueSampleInterval=90
 `MAX_HOLD_S`), then counts as 0, so a 15-minute meter draws no spikes in 2-minute buckets and a session that
 ended does not linger. Connector 0 (a 1.6 charger's main meter, a 2.0.1 station's EVSE 0) is left out: it
 measures the connectors again. Building, PV and limit readings are averaged per bucket (the limit: its
-minimum) and left unknown (NaN) where nothing was read.
+minimum), count until they are stale (`fill_s`, the enforcer's stale_after_s) and are unknown (NaN) after.
 """
 
 from __future__ import annotations
@@ -185,7 +185,7 @@ def power_history(store: Store, grouping: Grouping, *, since: datetime, until: d
     fill = math.ceil(max(0.0, fill_s) / bucket_s)
     lookback = max(fill, MAX_HOLD_S // bucket_s)  # a sample before `since` may hold into the first buckets
     power = _charger_power(store, grouping, first - lookback, last, bucket_s, fill)[:, lookback:]
-    building, pv, limit = _readings(store, first, last, bucket_s)
+    building, pv, limit = (a[fill:] for a in _readings(store, first - fill, last, bucket_s, fill))
     return PowerHistory(start, bucket_s, grouping.labels, power, building, pv, limit)
 
 
@@ -252,8 +252,10 @@ def _frame(rows, columns: list[str]) -> pd.DataFrame:
     return pd.DataFrame(dict(zip(columns, cols, strict=True)))
 
 
-def _readings(store: Store, first: int, last: int, bucket_s: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Building and PV (bucket means) and the site limit (bucket minimum); NaN where nothing was read."""
+def _readings(store: Store, first: int, last: int, bucket_s: int,
+              fill: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Building and PV (bucket means) and the site limit (bucket minimum); a reading counts for `fill`
+    buckets after it (until it is stale, as for the enforcer), then NaN: nothing known."""
     rows = []
     if last > first and store.engine.dialect.name == "sqlite":
         rows = _sqlite_rows(store, _SQLITE_READINGS, {"n": last - first, "t0": first * bucket_s, "size": bucket_s})
@@ -269,6 +271,8 @@ def _readings(store: Store, first: int, last: int, bucket_s: int) -> tuple[np.nd
             rows = s.execute(q).all()
     df = _frame(rows, ["b", "building", "pv", "limit"])
     df = df.astype({"b": "int64"}).set_index("b").reindex(pd.RangeIndex(first, last)).astype(float)
+    if fill:
+        df = df.ffill(limit=fill)
     return df["building"].to_numpy(), df["pv"].to_numpy(), df["limit"].to_numpy()
 
 

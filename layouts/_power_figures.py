@@ -101,14 +101,14 @@ def power_figure(history: PowerHistory, *, now: datetime, until: datetime, point
                         row_heights=[MAIN_PX, PRICE_PX])
     x0 = iso(history.start + timedelta(seconds=history.bucket_s / 2))  # a bucket's value sits at its middle
     dx = history.bucket_s * 1000  # ms on a date axis
-    tail_x = [iso(point.at)] if point is not None else []
+    tail_x = tail_times(history.end, point)
     for i, label in enumerate(history.labels):
         hover = f"{label}: %{{y:.1f}} kW<extra></extra>"
         common = {"stackgroup": "power", "mode": "lines", "line": {"width": 0.5, "color": colour(i)},
                   "fillcolor": colour(i), "legendgroup": label, "name": label, "hovertemplate": hover}
         fig.add_trace(go.Scatter(x0=x0, dx=dx, y=values(history.power_kw[i]), **common), row=1, col=1)
     for i, label in enumerate(history.labels):
-        fig.add_trace(go.Scatter(x=tail_x, y=[round(point.series_kw[i], 1)] if point else [], showlegend=False,
+        fig.add_trace(go.Scatter(x=tail_x, y=[round(point.series_kw[i], 1)] * len(tail_x), showlegend=False,
                                  **{"stackgroup": "live", "mode": "lines", "line": {"width": 0.5, "color": colour(i)},
                                     "fillcolor": colour(i), "legendgroup": label, "name": label,
                                     "hovertemplate": f"{label}: %{{y:.1f}} kW (live)<extra></extra>"}), row=1, col=1)
@@ -122,7 +122,7 @@ def power_figure(history: PowerHistory, *, now: datetime, until: datetime, point
         hover = f"{name}: %{{y:.1f}} kW<extra></extra>"
         fig.add_trace(go.Scatter(x0=x0, dx=dx, y=values(arr), mode="lines", line=style, name=name, legendgroup=name,
                                  hovertemplate=hover, connectgaps=False), row=1, col=1)
-        fig.add_trace(go.Scatter(x=tail_x, y=[None if now_value is None else round(now_value, 1)] if point else [],
+        fig.add_trace(go.Scatter(x=tail_x, y=[None if now_value is None else round(now_value, 1)] * len(tail_x),
                                  mode="lines", line=style, name=name, legendgroup=name, showlegend=False,
                                  hovertemplate=hover), row=1, col=1)
     px, py, lx, ly = plan_xy(plan)
@@ -157,6 +157,14 @@ def power_figure(history: PowerHistory, *, now: datetime, until: datetime, point
                       "yanchor": "bottom", "font": {"size": 10, "color": PLAN_COLOUR}}],
     )
     return fig
+
+
+def tail_times(start: datetime, point: LivePoint | None) -> list[str]:
+    """A tail starts as a flat segment from the end of the histories to the live point (one point would not
+    draw a line), so the bucket in progress is visible from its first tick."""
+    if point is None:
+        return []
+    return [iso(start), iso(point.at)] if point.at > start else [iso(point.at)]
 
 
 def now_shape(now: datetime) -> dict:
@@ -204,13 +212,14 @@ def live_patch(n: int, point: LivePoint | None, *, appended: PowerHistory | None
     if point is not None:
         restart = appended is not None and appended.buckets > 0
         x = iso(point.at)
+        fresh = tail_times(appended.end, point) if restart else [x]
         tails = [(tr.tail(i), point.series_kw[i]) for i in range(n)]
         tails += [(tr.building + 1, point.building_kw), (tr.pv + 1, point.pv_kw), (tr.limit + 1, point.limit_kw)]
         for index, value in tails:
             y = None if value is None else round(float(value), 1)
             if restart:
-                patch["data"][index]["x"] = [x]
-                patch["data"][index]["y"] = [y]
+                patch["data"][index]["x"] = fresh
+                patch["data"][index]["y"] = [y] * len(fresh)
             else:
                 patch["data"][index]["x"].append(x)
                 patch["data"][index]["y"].append(y)

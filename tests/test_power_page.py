@@ -181,8 +181,10 @@ def test_power_history_sums_connectors_bridges_short_gaps_and_ignores_meters(sto
     assert h.total_kw.tolist() == pytest.approx([66.0, 63.0, 58.0, 50.0, 60.0])
     assert h.building_kw[0] == pytest.approx(50.0) and h.pv_kw[0] == pytest.approx(6.0)
     assert h.limit_kw[0] == 280.0  # the lowest limit of the bucket
-    assert h.building_kw[3] == 30.0 and math.isnan(h.pv_kw[3]) and h.limit_kw[3] == 320.0
-    assert np.isnan(h.building_kw[[1, 2, 4]]).all()  # nothing read: unknown, not zero
+    # a reading counts until it is stale (fill_s: one bucket here), then nothing is known: a gap, not zero
+    assert h.building_kw.tolist()[:2] == [50.0, 50.0] and h.building_kw.tolist()[3:] == [30.0, 30.0]
+    assert h.limit_kw.tolist()[3:] == [320.0, 320.0] and math.isnan(h.limit_kw[2])
+    assert np.isnan(h.building_kw[2]) and np.isnan(h.pv_kw[2:]).all()
     assert not h.empty
 
 
