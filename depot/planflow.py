@@ -36,7 +36,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import scipy.sparse as sp
-from ortools.graph.python import min_cost_flow
+from ortools.graph.python import max_flow, min_cost_flow
 
 from depot.planarrays import _Arrays, _Weights
 
@@ -46,6 +46,9 @@ PEAK_GAP = 1e-4
 """Relative gap between the best peak found and the cutting-plane lower bound that ends the search."""
 MAX_PEAK_FLOWS = 30
 """Most min-cost flows one peak search may solve."""
+_ABOVE_FULL = 0.005
+"""Probe this much above the least peak that delivers everything, where the slope is no longer
+the shortfall weight."""
 _MAX_COST_UNITS = 2e9
 _MAX_TOTAL_UNITS = 4e18
 
@@ -83,6 +86,7 @@ class _Network:
         heads = np.concatenate([1 + np.arange(nv), 1 + nv + a.slot, np.full(nk, sink), [sink]])
         caps = np.concatenate([self.need, self.xcap, self.limcap, [total]])
         costs = np.concatenate([-self.weight, self.cost[a.slot], np.zeros(nk + 1, np.int64)])
+        self.graph = (tails[:-1], heads[:-1], caps[:-1])   # without the source -> sink bypass
         self.mcf = min_cost_flow.SimpleMinCostFlow()
         self.mcf.add_arcs_with_capacity_and_unit_cost(tails, heads, caps, costs)
         supplies = np.zeros(sink + 1, np.int64)
@@ -98,6 +102,24 @@ class _Network:
         if self.mcf.solve() != self.mcf.OPTIMAL:
             return None
         return self.mcf.flows(self.arcs), caps
+
+    def least_full_peak(self, target: int, q: int, tries: int = 12) -> int:
+        """A cap, from ``q`` up, at which the most energy (max flow, no costs) reaches ``target``:
+        after each shortfall, raise the cap by the missing energy over the slots at the cap."""
+        tails, heads, caps = self.graph
+        mf = max_flow.SimpleMaxFlow()
+        mf.add_arcs_with_capacity(tails, heads, caps)
+        sink = self.nv + self.nk + 1
+        for _ in range(tries):
+            mf.set_arcs_capacity(self.slot_arcs, np.minimum(self.limcap, q))
+            if mf.solve(0, sink) != mf.OPTIMAL:
+                break
+            missing = target - int(mf.optimal_flow())
+            if missing <= 0:
+                break
+            full = int((mf.flows(self.slot_arcs) >= q).sum())
+            q += -(-missing // max(full, 1))
+        return q
 
     def delivered(self, flows: np.ndarray) -> np.ndarray:
         return flows[: self.nv]
@@ -229,10 +251,12 @@ def solve_flow(a: _Arrays, w: _Weights, deadline: float, *, peak_search: bool = 
     gain = np.where(window, shortfall_wh[:, None] - slot_cost[None, :], 0.0).max(axis=0)
     lo = _Point(0, float(w.shortfall @ a.need), 0.0, demand_per_wh - float(gain[net.limcap > 0].sum()))
     # Probes below the least peak that delivers all the energy fall where the slope is steep (the
-    # shortfall weight) and teach little: start no lower than the densest interval of windows needs,
-    # and after a probe that leaves energy undelivered, jump by what its full slots would need.
+    # shortfall weight) and teach little: start from the densest interval of windows (a bound on
+    # that peak), raised with max flows (no costs, much cheaper) until it delivers everything; after
+    # a probe that still leaves energy undelivered, jump by what its full slots would need.
     delivered = float(net.delivered(flows).sum())
-    floor = _densest_interval(a, net.delivered(flows))
+    full_q = net.least_full_peak(int(delivered), int(_densest_interval(a, net.delivered(flows))))
+    floor = full_q * (1.0 + _ABOVE_FULL)
     status = "feasible"
     while flows_solved < MAX_PEAK_FLOWS and time.perf_counter() < deadline:
         span = hi.q - lo.q
@@ -251,7 +275,7 @@ def solve_flow(a: _Arrays, w: _Weights, deadline: float, *, peak_search: bool = 
         missing = delivered - float(net.delivered(flows).sum())
         if missing > 0:
             full = int((net.slot_energy(flows) >= p.q).sum())
-            floor = max(floor, p.q + missing / max(full, 1))
+            floor = max(floor, p.q + missing / max(full, 1) + _ABOVE_FULL * p.q)
         if p.phi < best.phi:
             best, best_x = p, x
         if p.left <= 0 <= p.right:
@@ -262,7 +286,8 @@ def solve_flow(a: _Arrays, w: _Weights, deadline: float, *, peak_search: bool = 
         if p.right < 0:
             lo = p
         else:
-            hi = p
+            # the optimum lies below: the floor was only a guess; try the least full peak itself once
+            hi, floor = p, (full_q if floor > full_q else 0.0)
     return FlowSolution(best_x, status, flows_solved)
 
 
