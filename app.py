@@ -29,7 +29,7 @@ DEMO_HEARTBEAT_REAL_S = 10  # the demo's chargers heartbeat every 10 real second
 log = logging.getLogger("depot")
 
 NAV = [("Floor plan", "/"), ("Planner", "/planner"), ("Power", "/power"), ("Reports", "/reports"),
-       ("Maintenance", "/maintenance")]
+       ("Tariffs", "/tariffs"), ("Maintenance", "/maintenance")]
 
 
 def _shell() -> html.Div:

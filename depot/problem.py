@@ -54,6 +54,7 @@ class DepotSnapshot:
     departures: tuple[Departure, ...]  # the coming shift (roster + one-offs), see depot.departures
     building_kw: tuple[float, ...] | None = None  # forecast per slot, when known
     prices: tuple[float, ...] | None = None
+    demand_charge_per_kw: float | None = None  # the tariff's, applied to the plan's peak
 
 
 @dataclass(frozen=True)

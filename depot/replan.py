@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from depot import enforcement_store as es
 from depot.clock import Clock
 from depot.departures import Departure, shift_departures
-from depot.ledger import planner_prices
+from depot.ledger import active_tariff, planner_prices
 from depot.maintenance import chargers_in_maintenance
 from depot.planner import Plan, PlanningProblem, ShortfallExplanation, explain_shortfall, plan
 from depot.problem import (
@@ -76,8 +76,9 @@ def snapshot(store: Store, settings: Settings, now: datetime,
         building = tuple(b + steady_kw for b in (building or (0.0,) * SLOTS))
     views = [v for v in views if v.charger.id not in resting]
     prices = planner_prices(store, slot_start(now, SLOT_MINUTES), SLOTS, SLOT_MINUTES)  # None: no tariff yet
+    tariff = active_tariff(store, now)
     return DepotSnapshot(site, tuple(views), tuple(sessions), vehicles, tuple(shift), building_kw=building,
-                         prices=prices)
+                         prices=prices, demand_charge_per_kw=tariff.demand_charge_per_kw if tariff else None)
 
 
 def _building(store: Store, settings: Settings, site, now: datetime) -> tuple[float, ...] | None:
@@ -90,7 +91,7 @@ def _building(store: Store, settings: Settings, site, now: datetime) -> tuple[fl
 
 
 def solve(snap: DepotSnapshot, now: datetime, *, time_limit_s: float = TIME_LIMIT_S) -> PlanOutcome:
-    problem, planned = build_problem(snap, now=now)
+    problem, planned = build_problem(snap, now=now, demand_charge_per_kw=snap.demand_charge_per_kw)
     result = plan(problem, time_limit_s=time_limit_s)
     explanation = explain_shortfall(problem, result) if result.shortfall_kwh > 0 else None
     return PlanOutcome(problem, result, tuple(planned), tuple(readiness(planned, problem, result)), explanation)

@@ -154,6 +154,17 @@ class Runtime:
         scheduler.add_job(self._periodic_replan, "interval", id="replan",
                           seconds=max(5.0, self._real(REPLAN_EVERY_S)), max_instances=1, coalesce=True)
         __import__("depot.alerts").alerts.install(self)  # alerts, notifications, maintenance windows
+        # cost finished sessions into the ledger (reports also bring it up to date when they run)
+        scheduler.add_job(self._update_ledger, "interval", id="ledger", max_instances=1, coalesce=True,
+                          seconds=max(5.0, self._real(LEDGER_EVERY_S)))
+
+    async def _update_ledger(self) -> None:
+        from depot import ledger
+
+        try:
+            await asyncio.get_running_loop().run_in_executor(None, lambda: ledger.update(self.store, now=self.clock()))
+        except Exception:  # noqa: BLE001 - the outermost frame of a job: log with context, keep running
+            log.exception("ledger update failed")
 
     def _real(self, clock_seconds: float) -> float:
         from depot.clock import real_seconds
@@ -167,6 +178,9 @@ class Runtime:
         seed_store(self.store, chargers, vehicles, grid_kw=self.settings.grid_kw or None)
         if not self.store.roster():
             self.store.replace_roster(demo_roster(vehicles))
+        from depot import ledger
+
+        ledger.seed_demo_tariff(self.store, now=self.clock())
         host = "127.0.0.1" if self.settings.ocpp_host in ("0.0.0.0", "", "::") else self.settings.ocpp_host
         self.simulator = SimulatedDepot(f"ws://{host}:{self.central.port}", chargers, vehicles, clock=self.clock,
                                         fault_rate=self.settings.sim_fault_rate)
@@ -269,6 +283,7 @@ REPLAN_EVENTS = {"tx_started", "tx_stopped", "fault", "disconnected", "offline",
 REPLAN_STATUSES = {"Faulted", "Unavailable", "Available", "Charging", "SuspendedEV"}
 REPLAN_DEBOUNCE_S = 0.5
 REPLAN_EVERY_S = 300.0  # clock seconds
+LEDGER_EVERY_S = 900.0  # clock seconds
 
 
 @dataclass(frozen=True)

@@ -49,7 +49,7 @@ def test_demo_depot_connects_charges_and_plans(running):
     before = runtime.plans_made
     runtime.request_replan("departures edited")
     wait_for(lambda: runtime.plans_made > before)
-    assert "departures edited" in [p.reason for p in store.plan_history()][0]
+    assert any("departures edited" in p.reason for p in store.plan_history(limit=5))
 
 
 def test_submit_runs_coroutines_on_the_loop_and_stop_is_clean(running):
