@@ -229,10 +229,10 @@ def layout(**_):
         fig, view, note, point = build(svc)
         shown = health(svc, point, now)
         view.update({name: key for name, (_, key) in shown.items()})
-    except STORE_ERRORS as exc:
-        log.error("power page: cannot read the store: %s", exc)
+    except Exception as exc:  # the outermost boundary of this request: log it, show it, never a blank page
+        log_failure(exc)
         fig, view, point, shown = {"data": [], "layout": {}}, None, None, {"limit": ([], ""), "flagged": ([], "")}
-        note = [store_error(exc, now)]
+        note = [failure(exc, now)]
     texts = kpi_texts(point, now)
     kpis = html.Div([
         kpi_card("Charging now", texts[CHARGING], texts[CHARGING_SUB], value_id=CHARGING, sub_id=CHARGING_SUB,
@@ -265,11 +265,21 @@ def _tone(point) -> str:
     return "tone-bad" if point is not None and point.headroom_kw is not None and point.headroom_kw < 0 else ""
 
 
-def store_error(exc: Exception, now: datetime) -> html.Div:
+def log_failure(exc: Exception) -> None:
+    if isinstance(exc, STORE_ERRORS):
+        log.error("power page: cannot read the store: %s", exc)
+    else:
+        log.exception("power page: could not draw the power data")
+
+
+def failure(exc: Exception, now: datetime) -> html.Div:
+    """What the user reads instead of a traceback: the database is unreachable, or the data could not be drawn."""
     reason = getattr(exc, "orig", None) or exc
-    return error_message("The depot database cannot be read right now.",
-                         f"{type(reason).__name__}: {str(reason).splitlines()[0] if str(reason) else 'no detail'}",
-                         f"Tried at {fmt_time(now, now)}; the page retries every {REFRESH_MS // 1000} s.")
+    detail = f"{type(reason).__name__}: {str(reason).splitlines()[0] if str(reason) else 'no detail'}"
+    retry = f"Tried at {fmt_time(now, now)}; the page retries every {REFRESH_MS // 1000} s."
+    if isinstance(exc, STORE_ERRORS):
+        return error_message("The depot database cannot be read right now.", detail, retry)
+    return error_message("The power data could not be drawn.", detail, retry + " The server log has the details.")
 
 
 # ---------------------------------------------------------------- the one callback
@@ -295,9 +305,10 @@ def refresh(n_intervals, window, group, view):
             out.update(result)
             new_view = out["view"]
         shown = health(svc, point, now)
-    except STORE_ERRORS as exc:
-        log.error("power page: cannot read the store: %s", exc)
-        out["notes"] = [store_error(exc, now)]
+    except Exception as exc:  # the outermost boundary of this request: the chart stays, a message says why
+        if not (view or {}).get("error"):  # once per failing streak, not every 2 seconds
+            log_failure(exc)
+        out["notes"] = [failure(exc, now)]
         if view:
             out["view"] = {**view, "error": True}
         return out

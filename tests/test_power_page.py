@@ -455,6 +455,22 @@ def test_a_database_error_is_a_message_and_the_chart_stays(clock, store, monkeyp
     assert isinstance(out["figure"], Patch) and "database" not in text(out["notes"])
 
 
+def test_a_bad_stored_plan_is_a_message_not_a_broken_page(clock, store, monkeypatch, caplog):
+    hand_made(store)
+
+    def bad(_record):
+        raise KeyError("slots")
+
+    monkeypatch.setattr(pdata, "plan_series", bad)
+    layout = page.layout()
+    assert "The power data could not be drawn" in text(find(layout, page.NOTES)["children"])
+    assert find(layout, page.VIEW)["data"] is None  # the next tick builds the chart again
+    assert "could not draw the power data" in caplog.text
+    monkeypatch.undo()
+    out = page.refresh(1, "24h", "auto", None)
+    assert out["figure"].data[0].name == "CP-1" and "could not be drawn" not in text(out["notes"])
+
+
 # ---------------------------------------------------------------- 200 chargers, a week
 
 
