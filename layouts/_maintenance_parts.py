@@ -15,8 +15,9 @@ from dash import dcc, html
 
 from depot import alert_rules as rules
 from depot.alerts import Alert
+from depot.charger_health import ChargerHealth
 from depot.errors import ValidationError
-from depot.maintenance import TICKET_STATUSES, ChargerHealth, HistoryItem, Ticket, Window
+from depot.maintenance import TICKET_STATUSES, HistoryItem, Ticket, Window
 from depot.people import AuditEntry
 from depot.remote import ACTIONS, ActionResult
 from layouts._components import kpi_card
@@ -274,7 +275,8 @@ def result_box(r: ActionResult, now: datetime) -> html.Div:
         html.Div([html.Strong(f"{r.label} → {r.charger_id}: "), html.Span(r.summary, id="mt-result-summary")]),
         html.Div(f"answered {fmt(r.at, now)} UTC · written to the audit log", className="small text-muted"),
         html.Pre(answer, className="mt-result") if answer else None,
-    ], className=f"alert alert-{tone} py-2 mb-0", id="mt-result-box", **{"data-ok": "1" if r.ok else "0"})
+    ], className=f"alert alert-{tone} py-2 mb-0", id="mt-result-box",
+        **{"data-ok": "1" if r.ok else "0", "data-action": r.action, "data-charger": r.charger_id})
 
 
 def default_window_times(now: datetime) -> tuple[str, str]:

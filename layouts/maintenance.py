@@ -15,6 +15,7 @@ from dash.exceptions import PreventUpdate
 
 from depot import alerts, maintenance, remote
 from depot.auth import MAINTAIN, current_name, require
+from depot.charger_health import charger_health
 from depot.errors import DepotError
 from depot.people import MAINTENANCE, MANAGER, audit_log, list_users
 from depot.store import is_online
@@ -193,7 +194,7 @@ def show_charger(charger_id, _version, tab):
     svc = services()
     now = svc.clock()
     try:
-        h = maintenance.charger_health(svc.store, charger_id, now, heartbeat_s=svc.settings.heartbeat_interval)
+        h = charger_health(svc.store, charger_id, now, heartbeat_s=svc.settings.heartbeat_interval)
     except DepotError as exc:
         return ui.notice(str(exc), "warning"), None
     open_alerts = alerts.list_alerts(svc.store, charger_id=charger_id)

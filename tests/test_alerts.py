@@ -14,7 +14,7 @@ import pytest
 
 from depot import alert_rules as rules
 from depot import alerts
-from depot.alerts import AlertWatcher
+from depot.alert_watch import AlertWatcher
 from depot.errors import ValidationError
 from depot.model import Charger, ConnectorStatus, MeterSample, Protocol
 from depot.people import audit_log

@@ -11,7 +11,8 @@ import pytest
 
 from depot import alert_rules as rules
 from depot import alerts, maintenance, remote
-from depot.alerts import AlertWatcher
+from depot.alert_watch import AlertWatcher
+from depot.charger_health import charger_health
 from depot.errors import NotFound, ValidationError
 from depot.model import Charger, ConnectorStatus, EventRecord, Protocol
 from depot.people import audit_log
@@ -122,7 +123,7 @@ def test_health_uptime_fault_counts_and_last_errors_from_the_event_log(store):
                 _status(cid, NOW - 5 * H, "Faulted", "GroundFailure"), _status(cid, NOW - 5 * H + 30 * M, "Available"),
                 _status(cid, NOW - 2 * H, "Faulted", "OverCurrentFailure"), _status(cid, NOW - H, "Available")):
         store.log_event(rec)
-    h = maintenance.charger_health(store, cid, NOW, heartbeat_s=60)
+    h = charger_health(store, cid, NOW, heartbeat_s=60)
     assert h.faults_by_code == {"GroundFailure": 1, "GroundFailure (E17)": 1, "OverCurrentFailure": 1}
     assert h.last_errors[0][1] == "connector 1: OverCurrentFailure"
     down_hours = 1 + 1 + 0.5 + 1  # silent hour, three faults

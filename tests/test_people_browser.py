@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 from selenium.webdriver.common.by import By
-from selenium.webdriver.support.ui import Select
+from selenium.webdriver.support import expected_conditions as EC
+from selenium.webdriver.support.ui import Select, WebDriverWait
 
 import app as depot_app
 from depot import alerts
@@ -97,8 +98,8 @@ def _send(dash_duo, action: str, **fields) -> str:
         box.clear()
         box.send_keys(value)
     dash_duo.find_element("#mt-r-send").click()
-    dash_duo.wait_for_element("#mt-confirm-ok", timeout=10).click()
-    return dash_duo.wait_for_element("#mt-result-summary", timeout=30).text
+    WebDriverWait(dash_duo.driver, 10).until(EC.element_to_be_clickable((By.ID, "mt-confirm-ok"))).click()
+    return dash_duo.wait_for_element(f'#mt-result-box[data-action="{action}"] #mt-result-summary', timeout=30).text
 
 
 def test_maintenance_page_alerts_remote_actions_and_windows(dash_duo, no_auto_login, live, restore_services):

@@ -1,6 +1,6 @@
 """The role matrix: every page, every callback that changes something, every download and API route, for every
 role and for an anonymous visitor. Allowed ones work; the others get 401 (anonymous) or 403 (role) and change
-nothing. The same matrix is written out in README.md ("Roles").
+nothing. The matrix as data: depot/auth.py (PAGE_ROLES and the role tuples the pages' guards use).
 
     page / action                              manager  dispatcher  maintenance  viewer   anonymous
     floor plan, power                          view     view        view         view     → /login
