@@ -27,6 +27,7 @@ from depot import enforcement_store as es
 from depot.allocation import Allocation, ConnectorState, allocate, fit_increases, quantize, sequence_changes
 from depot.errors import ChargerError, ProfileRejected
 from depot.model import Charger, ConnectorStatus, Protocol
+from depot.problem import WORKING
 from depot.profiles import (
     STATION_MAX_PROFILE_ID,
     TX_DEFAULT_PROFILE_ID,
@@ -49,6 +50,8 @@ log = logging.getLogger(__name__)
 ENFORCE_EVENTS = {"tx_started", "tx_stopped", "fault", "disconnected", "offline"}
 ENFORCE_STATUSES = {"Charging", "SuspendedEV", "SuspendedEVSE", "Faulted", "Available", "Finishing"}
 LIMIT_CHANGE_KW = 1.0  # a site-limit change of at least this triggers an immediate run
+REJECTS_TO_FLAG = 2  # consecutive rejections before a charger counts as rejecting (one can be a race:
+#                      the vehicle left between our snapshot and the charger's answer)
 
 
 @dataclass
@@ -100,6 +103,7 @@ class Enforcer:
         self.history: deque[PassResult] = deque(maxlen=50)
         self._share_cache: tuple[tuple[float, int], float] | None = None
         self._health: dict[str, es.Health] = {}  # read once per pass, kept current by _set_health
+        self._rejects: dict[str, int] = {}  # consecutive rejected profiles per charger
         self.closed = False
 
     # ------------------------------------------------------------ wiring (on the loop thread)
@@ -261,8 +265,8 @@ class Enforcer:
                 continue
             for c in v.connectors:
                 tx = txs.get(c.transaction_id) if c.transaction_id is not None else None
-                if tx is None:
-                    continue
+                if tx is None or c.status not in WORKING:
+                    continue  # no session, or the connector says it has none (an orphan of a reboot)
                 power_w, at = readings.get(tx.id, (None, None))
                 out.append(Session((v.charger.id, c.connector_id), v.charger, tx.id, tx.charger_tx_id,
                                    tx.vehicle_id or f"{v.charger.id}/{c.connector_id}", c.status,
@@ -372,8 +376,14 @@ class Enforcer:
         start, slot_minutes, k0 = self._plan_meta
         slot_start = start + timedelta(minutes=slot_minutes) * k0
         capped = [min(p, state.max_kw) for p in planned]
-        return periods_from_plan(capped, plan_start=slot_start, slot_minutes=slot_minutes, now=now,
-                                 first_kw=alloc.limit_kw, hours=self.settings.profile_hours)
+        periods = periods_from_plan(capped, plan_start=slot_start, slot_minutes=slot_minutes, now=now,
+                                    first_kw=alloc.limit_kw, hours=self.settings.profile_hours)
+        # past its horizon the profile falls back to the safe share: if we are gone by then, the limit holds
+        end = int(self.settings.profile_hours * 3600)
+        share = quantize(state, self.default_share_kw(session.charger, now))[0]
+        if periods[-1].start_s < end and share < periods[-1].limit_kw:
+            periods.append(Period(end, share))
+        return periods
 
     def _tx_payload(self, entry, alloc: Allocation, now: datetime) -> dict:
         session = entry[0]
@@ -407,11 +417,12 @@ class Enforcer:
             if status == "Accepted":
                 self.commanded[session.key] = a.limit_kw
                 self.sent[session.key] = (payload, now)
+                self._rejects.pop(session.charger.id, None)
                 current = self._health.get(session.charger.id)
                 if current is not None and current.state == "rejecting":
                     self._set_health(session.charger.id, "ok", "accepts profiles again")
             elif status == "Rejected":
-                self._flag(session.charger.id, "rejecting", f"TxProfile {detail}")
+                self._rejected(session.charger.id, f"TxProfile {detail}")
             by_entry[id(entry)] = {"Accepted": True, "Rejected": False}.get(status)
         return [by_entry.get(id(entry)) for entry, _ in items]
 
@@ -433,8 +444,15 @@ class Enforcer:
         status, detail = await self._call(charger, connector_id, payload)
         es.record_answer(self.store, cid, status=status, at=self.clock(), detail=detail)
         if status == "Rejected":
-            self._flag(charger.id, "rejecting", f"{purpose} {detail}")
+            self._rejected(charger.id, f"{purpose} {detail}")
+        elif status == "Accepted":
+            self._rejects.pop(charger.id, None)
         return {"Accepted": True, "Rejected": False}.get(status)
+
+    def _rejected(self, charger_id: str, detail: str) -> None:
+        self._rejects[charger_id] = self._rejects.get(charger_id, 0) + 1
+        if self._rejects[charger_id] >= REJECTS_TO_FLAG:
+            self._flag(charger_id, "rejecting", f"{detail} ({self._rejects[charger_id]} in a row)")
 
     # ------------------------------------------------------------ verification
 

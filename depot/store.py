@@ -737,8 +737,8 @@ class Store:
             running: dict[tuple[str, int], tuple[TransactionRow, str | None]] = {}
             q = (select(TransactionRow, VehicleRow.name)
                  .outerjoin(VehicleRow, VehicleRow.id == TransactionRow.vehicle_id)
-                 .where(TransactionRow.stopped_at.is_(None)))
-            for tx, vname in s.execute(q):
+                 .where(TransactionRow.stopped_at.is_(None)).order_by(TransactionRow.id))
+            for tx, vname in s.execute(q):  # the newest open session on a connector wins
                 running[(tx.charger_id, tx.connector_id)] = (tx, vname)
             site_row = s.get(SiteRow, 1)
         views = []
