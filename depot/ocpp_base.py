@@ -282,10 +282,8 @@ class DepotChargePoint:
                  "errorDetails": msg.error_details}))
 
     def _record(self, direction: str, kind: str, action: str | None, payload: str) -> None:
+        """Into the hub's journal, written in batches (the frame log is diagnostics; the domain data of a
+        message is persisted by its handler before the answer)."""
         now = self.now()
-        try:
-            self.store.log_event(EventRecord(now, self.id, direction, kind, action and action[:64], payload))  # type: ignore[attr-defined]
-            if direction == "in":
-                self.store.touch(self.id, now)  # type: ignore[attr-defined]
-        except Exception:
-            LOGGER.exception("charger %s: could not log a %s %s", self.id, direction, kind)  # type: ignore[attr-defined]
+        self.hub.journal(EventRecord(now, self.id, direction, kind, action and action[:64], payload),  # type: ignore[attr-defined]
+                         seen=direction == "in")

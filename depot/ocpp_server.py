@@ -21,6 +21,7 @@ import dataclasses
 import itertools
 import logging
 from collections.abc import Callable, Coroutine
+from datetime import datetime
 from decimal import Decimal
 from http import HTTPStatus
 from types import ModuleType
@@ -37,7 +38,7 @@ from websockets.http11 import Request, Response
 from depot import ocpp16, ocpp201
 from depot.clock import Clock, utc_now
 from depot.errors import CallFailed, ChargerError, ChargerOffline, ProfileRejected, ValidationError
-from depot.model import Capabilities, Protocol, Transaction
+from depot.model import Capabilities, EventRecord, Protocol, Transaction
 from depot.ocpp_base import LOGGER, ChargerEvent, DepotChargePoint
 from depot.settings import Settings
 from depot.store import Store
@@ -45,6 +46,9 @@ from depot.store import Store
 __all__ = ["CentralSystem", "ChargerEvent", "SUBPROTOCOLS", "charger_id_from_path"]
 
 SUBPROTOCOLS = [Protocol.OCPP201.value, Protocol.OCPP16.value]  # the server's order decides: 2.0.1 first
+JOURNAL_EVERY_S = 0.2  # raw messages and last-seen times are written at most this late …
+JOURNAL_MAX = 500  # … or as soon as this many are waiting
+FOLLOWUPS_AT_ONCE = 16  # capability reads after boots in flight at once
 _CHARGE_POINTS: dict[Protocol, type[DepotChargePoint]] = {
     Protocol.OCPP16: ocpp16.ChargePoint16, Protocol.OCPP201: ocpp201.ChargePoint201}
 _REQUESTS: dict[Protocol, ModuleType] = {Protocol.OCPP16: ocpp16, Protocol.OCPP201: ocpp201}
@@ -83,6 +87,10 @@ class CentralSystem:
         self._server: Server | None = None
         self._chargers: dict[str, DepotChargePoint] = {}
         self._tasks: set[asyncio.Task] = set()
+        self._events: list[EventRecord] = []
+        self._seen: dict[str, datetime] = {}
+        self._journal_task: asyncio.Task | None = None
+        self._followups = asyncio.Semaphore(FOLLOWUPS_AT_ONCE)
         self._remote_start_ids = itertools.count(int(clock().timestamp()) % 1_000_000_000)
 
     # ------------------------------------------------------------ life cycle
@@ -93,6 +101,7 @@ class CentralSystem:
         self._server = await serve(self._serve_connection, self.settings.ocpp_host, self.settings.ocpp_port,
                                    subprotocols=SUBPROTOCOLS, process_request=self._check_handshake,
                                    logger=logging.getLogger("depot.ocpp.websocket"))
+        self._journal_task = asyncio.ensure_future(self._journal_writer())
         LOGGER.info("OCPP central system listening on %s:%s", self.settings.ocpp_host, self.port)
 
     async def stop(self) -> None:
@@ -105,6 +114,37 @@ class CentralSystem:
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self._journal_task is not None:
+            self._journal_task.cancel()
+            await asyncio.gather(self._journal_task, return_exceptions=True)
+            self._journal_task = None
+        self.flush_journal()
+
+    # ------------------------------------------------------------ the raw message journal
+
+    def journal(self, record: EventRecord, *, seen: bool) -> None:
+        """Queue a raw message for the event log (and, for a message from the charger, its last-seen time)."""
+        self._events.append(record)
+        if seen:
+            self._seen[record.charger_id] = record.at
+        if len(self._events) >= JOURNAL_MAX:
+            self.flush_journal()
+
+    def flush_journal(self) -> None:
+        """Write what the journal holds, in one transaction."""
+        events, seen = self._events, self._seen
+        if not events and not seen:
+            return
+        self._events, self._seen = [], {}
+        try:
+            self.store.write_journal(events, seen)
+        except Exception:  # noqa: BLE001 - the log must not take the server down; say what was lost
+            LOGGER.exception("could not write %d raw messages to the event log", len(events))
+
+    async def _journal_writer(self) -> None:
+        while True:
+            await asyncio.sleep(JOURNAL_EVERY_S)
+            self.flush_journal()
 
     @property
     def port(self) -> int:
@@ -179,7 +219,13 @@ class CentralSystem:
             LOGGER.error("%s failed", task.get_name(), exc_info=task.exception())
 
     def after_boot(self, charger_id: str) -> None:
-        self.spawn(self.read_capabilities(charger_id), f"capabilities of {charger_id}")
+        self.spawn(self._read_capabilities_in_turn(charger_id), f"capabilities of {charger_id}")
+
+    async def _read_capabilities_in_turn(self, charger_id: str) -> None:
+        """After a depot-wide boot (a power cut) hundreds of chargers boot at once: read their capabilities
+        a few at a time, so the follow-up calls do not crowd out their live traffic."""
+        async with self._followups:
+            await self.read_capabilities(charger_id)
 
     async def read_capabilities(self, charger_id: str) -> Capabilities | None:
         """Ask the charger for its smart-charging limits and store them; None (logged) if it does not answer."""

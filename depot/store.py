@@ -31,6 +31,7 @@ from sqlalchemy import (
     delete,
     event,
     func,
+    insert,
     select,
     update,
 )
@@ -713,6 +714,19 @@ class Store:
         with self.session() as s:
             s.add(EventRow(at=rec.at, charger_id=rec.charger_id, direction=rec.direction, kind=rec.kind,
                            action=rec.action, payload=rec.payload))
+
+    def write_journal(self, events: Sequence[EventRecord], seen: dict[str, datetime]) -> None:
+        """Many raw messages and the chargers' last-seen times in one transaction (the OCPP server batches
+        them: one commit per batch instead of two per frame)."""
+        if not events and not seen:
+            return
+        with self.session() as s:
+            if events:
+                s.execute(insert(EventRow), [
+                    {"at": e.at, "charger_id": e.charger_id, "direction": e.direction, "kind": e.kind,
+                     "action": e.action, "payload": e.payload} for e in events])
+            for charger_id, at in seen.items():
+                s.execute(update(ChargerRow).where(ChargerRow.id == charger_id).values(last_seen=at))
 
     def recent_events(self, charger_id: str | None = None, *, limit: int = 50,
                       action: str | None = None) -> list[EventRecord]:

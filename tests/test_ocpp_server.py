@@ -144,6 +144,7 @@ def test_calls_map_offline_callerror_and_invalid_requests_to_depot_errors(charge
             with pytest.raises(ValidationError, match="SetChargingProfile"):
                 await cs.set_charging_profile("CP-1", 1, bad)  # two decimals: ours to fix, never sent
             assert "SetChargingProfile" not in [a for a, _ in cp.received]
+            cs.flush_journal()  # the raw log is written in batches
             errors = chargers.recent_events("CP-1", action="ChangeConfiguration")
             assert [(e.direction, e.kind) for e in errors] == [("in", "error"), ("out", "call")]
             assert json.loads(errors[0].payload)["errorCode"] == "InternalError"
@@ -160,6 +161,7 @@ def test_a_late_reply_never_answers_the_next_call(chargers, settings):
                 await cs.reset("CP-1", hard=True)
             config = await cs.get_configuration("CP-1", ["ChargeProfileMaxStackLevel"])  # queued behind the late Reset
             assert config.configuration_key == [{"key": "ChargeProfileMaxStackLevel", "readonly": True, "value": "8"}]
+            cs.flush_journal()
             late = chargers.recent_events("CP-1", action="Reset")
             assert [(e.direction, e.kind) for e in late] == [("in", "result"), ("out", "call")]
 
