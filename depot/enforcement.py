@@ -102,6 +102,8 @@ class Enforcer:
         self._plan_meta: tuple[datetime, float, int] | None = None
         self.history: deque[PassResult] = deque(maxlen=50)
         self._share_cache: tuple[tuple[float, int], float] | None = None
+        self._share_fixed: float | None = None
+        self._slot_scale: list[float] = []
         self._health: dict[str, es.Health] = {}  # read once per pass, kept current by _set_health
         self._rejects: dict[str, int] = {}  # consecutive rejected profiles per charger
         self.closed = False
@@ -219,6 +221,8 @@ class Enforcer:
     def default_share_kw(self, charger: Charger, now: datetime) -> float:
         """Each charger's safe share of the worst-case site limit, for when we cannot talk to it: the worst
         case divided over every connector (a TxDefaultProfile limits each connector)."""
+        if self._share_fixed is not None:  # inside a pass: computed once for all its profiles
+            return min(charger.max_kw, self._share_fixed)
         site = self.store.get_site()
         worst = max(0.0, site.grid_kw - site.safety_margin_kw
                     - (self.building_max_kw(site.grid_kw) if self.settings.site_limit_source else 0.0))
@@ -275,7 +279,12 @@ class Enforcer:
 
     async def tick(self, reason: str = "tick") -> PassResult:
         async with self._lock:
-            return await self._pass(reason)
+            self._share_fixed = None
+            self._share_fixed = self.default_share_kw(Charger("", float("inf")), self.clock())
+            try:
+                return await self._pass(reason)
+            finally:
+                self._share_fixed = None
 
     async def _pass(self, reason: str) -> PassResult:
         now = self.clock()
@@ -312,6 +321,7 @@ class Enforcer:
             by_key[s.key] = (s, state, planned)
         self._verify(every, now)  # untrusted chargers too: they may recover
         states = [st for st in every if st.key not in untrusted]
+        self._slot_scale = _slot_scale([by_key[st.key][2] for st in states], budget)
         target = allocate(states, budget, now=now, stale_after=timedelta(seconds=self.settings.stale_after_s))
         result = PassResult(now, reason, limit.limit_kw)
         # what each connector is limited to right now, as far as we know: our accepted limit, else its default
@@ -375,7 +385,10 @@ class Enforcer:
             return [Period(0, alloc.limit_kw)]
         start, slot_minutes, k0 = self._plan_meta
         slot_start = start + timedelta(minutes=slot_minutes) * k0
-        capped = [min(p, state.max_kw) for p in planned]
+        # the plan's later slots, scaled so that all profiles together fit the limit in force now at every
+        # future instant too (a plan made for a higher limit must not step up at the next slot boundary)
+        scale = self._slot_scale
+        capped = [min(p * (scale[i] if i < len(scale) else 1.0), state.max_kw) for i, p in enumerate(planned)]
         periods = periods_from_plan(capped, plan_start=slot_start, slot_minutes=slot_minutes, now=now,
                                     first_kw=alloc.limit_kw, hours=self.settings.profile_hours)
         # past its horizon the profile falls back to the safe share: if we are gone by then, the limit holds
@@ -491,6 +504,14 @@ class Enforcer:
     def _target(charger: Charger) -> Target:
         return Target(charger.protocol or Protocol.OCPP16, charger.current_type, charger.phases,
                       charger.capabilities.rate_unit, charger.capabilities.max_periods)
+
+
+def _slot_scale(planned: list[list[float] | None], budget_kw: float) -> list[float]:
+    """Per future slot, the factor that brings the planned total down to `budget_kw` (1 where it fits)."""
+    width = max((len(p) for p in planned if p), default=0)
+    totals = [sum(p[k] for p in planned if p and k < len(p)) for k in range(width)]
+    return [min(1.0, budget_kw / t) if t > budget_kw > 0 else (0.0 if t > 0 and budget_kw <= 0 else 1.0)
+            for t in totals]
 
 
 def _alert(store, kind: str, charger_id: str, message: str, now: datetime) -> None:

@@ -5,7 +5,16 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from depot.departures import Departure
-from depot.model import Charger, ChargerView, ConnectorStatus, ConnectorView, CurrentType, Site, Transaction, Vehicle
+from depot.model import (
+    Charger,
+    ChargerView,
+    ConnectorStatus,
+    ConnectorView,
+    CurrentType,
+    Site,
+    Transaction,
+    Vehicle,
+)
 from depot.planner import check_plan, plan
 from depot.problem import (
     DepotSnapshot,

@@ -42,14 +42,13 @@ def test_demo_depot_connects_charges_and_plans(running):
     wait_for(lambda: len(runtime.central.connected()) == 6)
     assert len(store.list_chargers()) == 6 and store.roster()
     wait_for(lambda: store.active_transactions(), timeout=60)
-    plan = wait_for(lambda: store.active_plan(), timeout=30)
+    # the first plans come at the chargers' boots, before any vehicle is known; wait for one with vehicles
+    plan = wait_for(lambda: (p := store.active_plan()) is not None and p.plan["vehicles"] and p, timeout=60)
     assert plan.plan["status"] in ("optimal", "feasible", "partial")
     assert any(v["energy_kwh"] > 0 for v in plan.plan["vehicles"])
     # a request from another thread (the dispatcher saving departures) becomes a new plan version
-    before = runtime.plans_made
     runtime.request_replan("departures edited")
-    wait_for(lambda: runtime.plans_made > before)
-    assert any("departures edited" in p.reason for p in store.plan_history(limit=5))
+    wait_for(lambda: any("departures edited" in p.reason for p in store.plan_history(limit=10)))
 
 
 def test_submit_runs_coroutines_on_the_loop_and_stop_is_clean(running):
