@@ -105,8 +105,11 @@ class AlertWatcher:
             clear_alert(self.store, rules.CHARGER_OFFLINE, charger_id=cid, now=now, note=f"charger {kind}")
         elif kind == "plan":
             last = getattr(getattr(self.runtime, "replanner", None), "last", None)
-            if last is not None:
-                reconcile(self.store, rules.DEPARTURE_AT_RISK, rules.readiness_conditions(last.readiness), now=now)
+            if last is not None:  # one alert per vehicle at risk: many writes, so off the OCPP loop
+                conditions = rules.readiness_conditions(last.readiness)
+                task = asyncio.get_running_loop().run_in_executor(
+                    None, lambda: reconcile(self.store, rules.DEPARTURE_AT_RISK, conditions, now=now))
+                task.add_done_callback(_log_failure)
 
     # ------------------------------------------------------------ the sweep
 
@@ -251,3 +254,8 @@ class AlertWatcher:
                 sent += sum(1 for r in results if r.ok)
             mark_notified(self.store, alert.id, alert.severity)
         return sent
+
+
+def _log_failure(future) -> None:
+    if not future.cancelled() and future.exception() is not None:
+        log.error("departure-at-risk alerts failed", exc_info=future.exception())

@@ -4,9 +4,9 @@ from alembic import context
 from sqlalchemy import engine_from_config, pool
 
 import depot.enforcement_store  # noqa: F401,E402  (its tables)
-from depot.store import Base
-from depot import alerts, maintenance, people  # noqa: F401,E402,I001  (their tables)
 import depot.ledger  # noqa: F401
+from depot import alerts, maintenance, people  # noqa: F401,E402,I001  (their tables)
+from depot.store import Base
 
 config = context.config
 target_metadata = Base.metadata
