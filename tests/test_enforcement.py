@@ -12,7 +12,7 @@ from depot.clock import DemoClock
 from depot.runtime import Runtime
 from depot.settings import Settings
 from depot.store import Store
-from tests.test_runtime import wait_for
+from tests.live_depot import wait_for
 
 
 @pytest.fixture

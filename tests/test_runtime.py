@@ -1,7 +1,6 @@
 """The runtime as `make run` starts it: central system, scheduler and simulated depot on one loop thread,
 talking real OCPP over loopback to a real SQLite file."""
 
-import time
 from datetime import UTC, datetime
 
 import pytest
@@ -10,16 +9,7 @@ from depot.clock import DemoClock
 from depot.runtime import Runtime
 from depot.settings import Settings
 from depot.store import Store
-
-
-def wait_for(predicate, timeout=30.0, step=0.2):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(step)
-    raise AssertionError(f"condition not met within {timeout} s")
+from tests.live_depot import wait_for
 
 
 @pytest.fixture
