@@ -1,3 +1,4 @@
+import asyncio
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -64,3 +65,56 @@ def test_untrusted_chargers_are_planned_around_not_steered(store):
     snap = snapshot(store, settings, NOW)
     assert [s.charger.id for s in snap.sessions] == ["GOOD"]
     assert snap.building_kw == (18.0,) * 96  # its draw is a load the plan keeps room for
+
+
+def _enforcer(store, **settings):
+    from depot.enforcement import Enforcer
+    from depot.runtime import Runtime
+
+    return Enforcer(Runtime(Settings(database_url=store.url, simulator=False, **settings), store, clock=lambda: NOW))
+
+
+def test_meter_source_reads_the_site_meters_power(store):
+    store.set_site("Depot", 400.0)
+    store.add_charger(Charger("METER", 1.0, site_meter=True))
+    enforcer = _enforcer(store, site_limit_source="meter")
+    assert asyncio.run(enforcer._read_source(NOW)) is None  # no reading yet: the worst case, not zero
+    store.add_meter_samples("METER", 0, [MeterSample(NOW - timedelta(seconds=5), power_w=120_000.0)])
+    reading = asyncio.run(enforcer._read_source(NOW))
+    assert reading.building_kw == 120.0
+    asyncio.run(enforcer.poll_site())
+    assert enforcer.limit.limit_kw == 280.0 and not enforcer.limit.stale
+    assert es.latest_reading(store).building_kw == 120.0
+
+
+def test_http_source_polls_a_json_endpoint_and_a_dead_one_is_the_worst_case(store):
+    import json
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    class Meter(BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802 - the http.server API
+            body = json.dumps({"building_kw": 75.5, "pv_kw": 20.0}).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Meter)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    store.set_site("Depot", 400.0, 10.0)
+    try:
+        enforcer = _enforcer(store, site_limit_source=f"http://127.0.0.1:{server.server_port}/building")
+        asyncio.run(enforcer.poll_site())
+        assert enforcer.limit.limit_kw == pytest.approx(400 - 10 - 75.5 + 20)
+    finally:
+        server.shutdown()
+        server.server_close()
+    dead = _enforcer(store, site_limit_source=f"http://127.0.0.1:{server.server_port}/building", building_max_kw=150.0)
+    assert asyncio.run(dead._read_source(NOW)) is None
+    # the last good reading ages out: then the building is assumed at its maximum, never zero
+    later = dead.current_limit(NOW + timedelta(minutes=10))
+    assert later.stale and later.limit_kw == 400 - 10 - 150
