@@ -40,7 +40,14 @@ from depot.profiles import (
     tx_default_profile,
     tx_profile,
 )
-from depot.sitelimit import Reading, SiteLimit, demo_building, parse_http_reading, site_limit
+from depot.sitelimit import (
+    Reading,
+    SiteLimit,
+    demo_building,
+    parse_http_reading,
+    site_limit,
+    worst_building_kw,
+)
 
 if TYPE_CHECKING:  # pragma: no cover
     from depot.runtime import Runtime
@@ -155,7 +162,7 @@ class Enforcer:
     # ------------------------------------------------------------ the site limit
 
     def building_max_kw(self, grid_kw: float) -> float:
-        return self.settings.building_max_kw if self.settings.building_max_kw >= 0 else 0.5 * grid_kw
+        return worst_building_kw(self.settings.building_max_kw, grid_kw)
 
     def current_limit(self, now: datetime) -> SiteLimit:
         site = self.store.get_site()

@@ -34,7 +34,7 @@ from depot import enforcement_store as es
 from depot.floorplan import UNPLACED, lane_key, lane_title, parse_bay
 from depot.model import Charger, CurrentType
 from depot.problem import default_prices
-from depot.sitelimit import Reading, SiteLimit, site_limit
+from depot.sitelimit import Reading, SiteLimit, site_limit, worst_building_kw
 from depot.store import MeterSampleRow, PlanRecord, Store, TransactionRow
 
 MAX_SERIES = 20  # more chargers than this are drawn per group (lane, else AC/DC)
@@ -324,11 +324,6 @@ def live_series(store: Store, grouping: Grouping, *, now: datetime, stale_s: flo
     return tuple(float(v) for v in out)
 
 
-def building_max_kw(settings, grid_kw: float) -> float:
-    """The building load assumed when its reading is missing (the rule of depot.enforcement.Enforcer)."""
-    return settings.building_max_kw if settings.building_max_kw >= 0 else 0.5 * grid_kw
-
-
 def site_limit_now(store: Store, settings, runtime, *, now: datetime,
                    latest: es.SiteReading | None = None) -> tuple[SiteLimit | None, str]:
     """The site limit in force: the running enforcement service's, else computed here from the newest reading
@@ -342,7 +337,7 @@ def site_limit_now(store: Store, settings, runtime, *, now: datetime,
     reading = Reading(latest.at, latest.building_kw, latest.pv_kw) if latest is not None else None
     limit = site_limit(site.grid_kw, site.safety_margin_kw, reading, now=now,
                        stale_after=timedelta(seconds=settings.stale_after_s),
-                       building_max_kw=building_max_kw(settings, site.grid_kw),
+                       building_max_kw=worst_building_kw(settings.building_max_kw, site.grid_kw),
                        has_source=bool(settings.site_limit_source))
     return limit, "computed"
 

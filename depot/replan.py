@@ -29,7 +29,7 @@ from depot.problem import (
     slot_start,
 )
 from depot.settings import Settings
-from depot.sitelimit import Reading, building_forecast
+from depot.sitelimit import Reading, building_forecast, worst_building_kw
 from depot.store import PlanRecord, Store
 
 log = logging.getLogger(__name__)
@@ -83,7 +83,7 @@ def snapshot(store: Store, settings: Settings, now: datetime,
 
 def _building(store: Store, settings: Settings, site, now: datetime) -> tuple[float, ...] | None:
     latest = es.latest_reading(store) if settings.site_limit_source else None
-    worst = settings.building_max_kw if settings.building_max_kw >= 0 else 0.5 * site.grid_kw
+    worst = worst_building_kw(settings.building_max_kw, site.grid_kw)
     return building_forecast(settings.site_limit_source,
                              Reading(latest.at, latest.building_kw, latest.pv_kw) if latest else None,
                              start=slot_start(now, SLOT_MINUTES), slots=SLOTS, slot_minutes=SLOT_MINUTES, now=now,

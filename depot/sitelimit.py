@@ -32,6 +32,12 @@ class SiteLimit:
     reason: str
 
 
+def worst_building_kw(configured_kw: float, grid_kw: float) -> float:
+    """The building load assumed when its reading is missing or stale: the configured worst case, or half
+    the grid connection when none is configured (a negative setting)."""
+    return configured_kw if configured_kw >= 0 else 0.5 * grid_kw
+
+
 def site_limit(grid_kw: float, margin_kw: float, reading: Reading | None, *, now: datetime,
                stale_after: timedelta, building_max_kw: float, has_source: bool = True) -> SiteLimit:
     base = max(0.0, grid_kw - margin_kw)
