@@ -125,6 +125,8 @@ _KINDS = [  # (current type, kW, phases): a repeating mix, 5 AC to 3 DC
     (CurrentType.AC, 11.0, 3), (CurrentType.DC, 150.0, 3), (CurrentType.AC, 22.0, 3), (CurrentType.DC, 50.0, 3),
 ]
 LANE_SIZE = 20
+SERVICE_STEP_S = 0.5  # real seconds between the status notifications of a simulated service job
+FIRMWARE_OK = ("Downloading", "Downloaded", "Installing", "Installed")
 
 
 def bay_name(index: int) -> str:
@@ -546,6 +548,18 @@ class SimulatedCharger:
         self._idle.clear()
         self._wake.set()
 
+    def report_steps(self, builds: list[Callable[[], object]], *, every: float = SERVICE_STEP_S) -> None:
+        """A service job (diagnostics/log upload, firmware update) reports its progress: one status
+        notification every `every` real seconds."""
+        loop = asyncio.get_running_loop()
+        for i, build in enumerate(builds, 1):
+            loop.call_later(every * i, lambda b=build: self._enqueue(b, persistent=True))
+
+    @staticmethod
+    def job_fails(location: str | None) -> bool:
+        """A URL containing "fail" makes the simulated upload or firmware update fail (for demos and tests)."""
+        return "fail" in (location or "").lower()
+
     async def drained(self) -> None:
         """Wait until every queued message was sent and answered (or dropped)."""
         while self._outbox:
@@ -931,6 +945,25 @@ class _Cp16(Cp16):
     def _after_trigger(self, requested_message, connector_id=None, **_):
         self.sim.trigger(requested_message, connector_id)
 
+    @on("GetDiagnostics")
+    def _get_diagnostics(self, location, **_):
+        return r16.GetDiagnostics(file_name=f"{self.id}-diagnostics.zip")
+
+    @after("GetDiagnostics")
+    def _after_diagnostics(self, location, **_):
+        end = "UploadFailed" if self.sim.job_fails(location) else "Uploaded"
+        self.sim.report_steps([lambda st=st: c16.DiagnosticsStatusNotification(status=st) for st in ("Uploading", end)])
+
+    @on("UpdateFirmware")
+    def _update_firmware(self, location, retrieve_date, **_):
+        return r16.UpdateFirmware()
+
+    @after("UpdateFirmware")
+    def _after_firmware(self, location, retrieve_date, **_):
+        steps = ("Downloading", "Downloaded", "Installing", "InstallationFailed") if self.sim.job_fails(location) \
+            else FIRMWARE_OK
+        self.sim.report_steps([lambda st=st: c16.FirmwareStatusNotification(status=st) for st in steps])
+
     @on("GetConfiguration")
     def _get_config(self, key=None, **_):
         known, unknown = self.sim.get_configuration(key)
@@ -1225,6 +1258,27 @@ class _Cp201(Cp201):
     @after("TriggerMessage")
     def _after_trigger(self, requested_message, evse=None, **_):
         self.sim.trigger(requested_message, (evse or {}).get("id"))
+
+    @on("GetLog")
+    def _get_log(self, log, log_type, request_id, **_):
+        return r201.GetLog(status="Accepted", filename=f"{self.id}-{log_type.lower()}.log")
+
+    @after("GetLog")
+    def _after_log(self, log, log_type, request_id, **_):
+        end = "UploadFailure" if self.sim.job_fails(log.get("remote_location")) else "Uploaded"
+        self.sim.report_steps([lambda st=st: c201.LogStatusNotification(status=st, request_id=request_id)
+                               for st in ("Uploading", end)])
+
+    @on("UpdateFirmware")
+    def _update_firmware(self, request_id, firmware, **_):
+        return r201.UpdateFirmware(status="Accepted")
+
+    @after("UpdateFirmware")
+    def _after_firmware(self, request_id, firmware, **_):
+        steps = ("Downloading", "Downloaded", "Installing", "InstallationFailed") \
+            if self.sim.job_fails(firmware.get("location")) else FIRMWARE_OK
+        self.sim.report_steps([lambda st=st: c201.FirmwareStatusNotification(status=st, request_id=request_id)
+                               for st in steps])
 
     @on("GetVariables")
     def _get_variables(self, get_variable_data, **_):
