@@ -351,7 +351,7 @@ class Enforcer:
                     result.failed += 1
         # limits unchanged but the plan's later periods moved (a new plan): refresh those schedules
         refresh = [a for a in target if a.key in self.commanded and abs(self.commanded[a.key] - a.limit_kw) < 0.05]
-        stale_schedules = [a for a in refresh if not self._schedule_current(by_key[a.key], a, plan, now)]
+        stale_schedules = [a for a in refresh if not self._schedule_current(by_key[a.key], a, now)]
         if stale_schedules:
             result.steps.append(f"refresh {len(stale_schedules)}")
             await self._apply_all([(by_key[a.key], a) for a in stale_schedules], now)
@@ -411,7 +411,7 @@ class Enforcer:
         return tx_profile(self._target(session.charger), session.key[1], tx_id, self._periods(entry, alloc, now),
                           now=now)
 
-    def _schedule_current(self, entry, alloc: Allocation, plan, now: datetime) -> bool:
+    def _schedule_current(self, entry, alloc: Allocation, now: datetime) -> bool:
         old = self.sent.get(entry[0].key)
         return old is not None and same_schedule(old[0], self._tx_payload(entry, alloc, now), old_sent_at=old[1],
                                                  now=now)
