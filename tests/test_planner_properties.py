@@ -79,4 +79,5 @@ def test_top_priority_never_worse_than_alone_on_site(problem):
     solo = sum(v.energy_kwh for v in relaxed_plan(alone).vehicles)
     crumbs = sum((max(v.step_kw or 0.0, v.power_range()[0])) * problem.slot_hours * problem.slots
                  for v in alone.vehicles)
-    assert sum(together[v.id] for v in alone.vehicles) >= solo - crumbs - 1e-6
+    # the flow solver rounds capacities down to 0.01 Wh per arc: allow 1 Wh of such dust over a whole plan
+    assert sum(together[v.id] for v in alone.vehicles) >= solo - crumbs - 1e-3
