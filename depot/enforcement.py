@@ -106,11 +106,9 @@ class Enforcer:
         self._lock = asyncio.Lock()
         self._pending: set[str] = set()
         self._task: asyncio.Task | None = None
-        self._plan_meta: tuple[datetime, float, int] | None = None
         self.history: deque[PassResult] = deque(maxlen=50)
         self._share_cache: tuple[tuple[float, int], float] | None = None
-        self._share_fixed: float | None = None
-        self._slot_scale: list[float] = []
+        self._plan_cache: tuple[int, _PlanTable] | None = None  # the active plan, parsed once per version
         self._health: dict[str, es.Health] = {}  # read once per pass, kept current by _set_health
         self._rejects: dict[str, int] = {}  # consecutive rejected profiles per charger
         self.closed = False
@@ -226,10 +224,11 @@ class Enforcer:
     # ------------------------------------------------------------ defaults after boot
 
     def default_share_kw(self, charger: Charger, now: datetime) -> float:
-        """Each charger's safe share of the worst-case site limit, for when we cannot talk to it: the worst
-        case divided over every connector (a TxDefaultProfile limits each connector)."""
-        if self._share_fixed is not None:  # inside a pass: computed once for all its profiles
-            return min(charger.max_kw, self._share_fixed)
+        """A charger's safe share of the worst-case site limit, for when we cannot talk to it."""
+        return min(charger.max_kw, self.site_share_kw(now))
+
+    def site_share_kw(self, now: datetime) -> float:
+        """The worst-case site limit divided over every connector (a TxDefaultProfile limits each connector)."""
         site = self.store.get_site()
         worst = max(0.0, site.grid_kw - site.safety_margin_kw
                     - (self.building_max_kw(site.grid_kw) if self.settings.site_limit_source else 0.0))
@@ -238,7 +237,7 @@ class Enforcer:
             views, _ = self.store.floor_snapshot(now, default_heartbeat=self.settings.heartbeat_interval)
             connectors = sum(len(v.connectors) or 1 for v in views if not v.charger.site_meter)
             self._share_cache = (key, worst / max(1, connectors))
-        return min(charger.max_kw, self._share_cache[1])
+        return self._share_cache[1]
 
     async def apply_defaults(self, charger_id: str, *, force: bool = False) -> None:
         charger = self.store.get_charger(charger_id)
@@ -286,12 +285,7 @@ class Enforcer:
 
     async def tick(self, reason: str = "tick") -> PassResult:
         async with self._lock:
-            self._share_fixed = None
-            self._share_fixed = self.default_share_kw(Charger("", float("inf")), self.clock())
-            try:
-                return await self._pass(reason)
-            finally:
-                self._share_fixed = None
+            return await self._pass(reason)
 
     async def _pass(self, reason: str) -> PassResult:
         now = self.clock()
@@ -303,7 +297,7 @@ class Enforcer:
             self.commanded.pop(key, None)
             self.sent.pop(key, None)
             self.overdraw_since.pop(key, None)
-        plan = self._plan_view(now)
+        table = self._plan_table()
         self._health = es.health(self.store)
         untrusted = {s.key for s in sessions
                      if s.charger.id in self._health and self._health[s.charger.id].state in es.UNTRUSTED}
@@ -311,9 +305,9 @@ class Enforcer:
         reserved = sum(max(s.power_kw or 0.0, self.commanded.get(s.key, s.charger.max_kw))
                        for s in sessions if s.key in untrusted)
         budget = max(0.0, limit.limit_kw - reserved)
-        every, by_key = [], {}
+        every, rows = [], {}
         for s in sessions:
-            planned, priority, departure = plan.get(s.plan_key, (None, 1, None))
+            planned, priority, departure = table.at(s.plan_key, now) if table else (None, 1, None)
             cap = s.charger.max_kw
             sent = self.sent.get(s.key)
             state = ConnectorState(s.charger.id, s.key[1], s.charger.current_type, s.charger.phases, cap, 0.0,
@@ -325,10 +319,16 @@ class Enforcer:
                 planned_kw = state.floor_kw  # not planned yet (a re-plan is coming): the floor, not the ceiling
             state = replace(state, planned_kw=min(planned_kw, cap))
             every.append(state)
-            by_key[s.key] = (s, state, planned)
+            rows[s.key] = (s, state, planned)
         self._verify(every, now)  # untrusted chargers too: they may recover
         states = [st for st in every if st.key not in untrusted]
-        self._slot_scale = _slot_scale([by_key[st.key][2] for st in states], budget)
+        # the plan's later slots, scaled so that all profiles together fit the limit in force now at every
+        # future instant too (a plan made for a higher limit must not step up at the next slot boundary)
+        scale = _slot_scale([rows[st.key][2] for st in states], budget)
+        share = self.site_share_kw(now)
+        by_key = {key: _Entry(s, st, _scaled(planned, scale, st.max_kw), table.slot_start(now) if table else now,
+                              table.slot_minutes if table else 15.0, quantize(st, min(st.max_kw, share))[0])
+                  for key, (s, st, planned) in rows.items()}
         target = allocate(states, budget, now=now, stale_after=timedelta(seconds=self.settings.stale_after_s))
         result = PassResult(now, reason, limit.limit_kw)
         # what each connector is limited to right now, as far as we know: our accepted limit, else its default
@@ -364,76 +364,58 @@ class Enforcer:
                      limit.limit_kw, ", ".join(result.steps), result.accepted, result.rejected, result.failed)
         return result
 
-    def _plan_view(self, now: datetime) -> dict[str, tuple[list[float] | None, int, datetime | None]]:
-        """For each planned vehicle: its power from the current slot on, its priority and departure."""
-        record = self.store.active_plan()
-        if record is None:
-            return {}
-        problem, plan = record.problem, record.plan
-        start = datetime.fromisoformat(problem["start"])
-        slot_minutes = float(problem.get("slot_minutes", 15))
-        k0 = int((now - start) // timedelta(minutes=slot_minutes))
-        needs = {v["id"]: v for v in problem.get("vehicles", [])}
-        out = {}
-        for v in plan.get("vehicles", []):
-            power = v["power_kw"]
-            if not 0 <= k0 < len(power):
-                continue
-            need = needs.get(v["id"], {})
-            dep = need.get("departure")
-            out[v["id"]] = (power[k0:], int(need.get("priority", 1)), datetime.fromisoformat(dep) if dep else None)
-        self._plan_meta = (start, slot_minutes, k0)
-        return out
+    def _plan_table(self) -> _PlanTable | None:
+        """The active plan, parsed only when a new one became active (passes run on every status event)."""
+        plan_id = self.store.active_plan_id()
+        if plan_id is None:
+            return None
+        if self._plan_cache is None or self._plan_cache[0] != plan_id:
+            record = self.store.active_plan()
+            if record is None:
+                return None
+            self._plan_cache = (record.id, _PlanTable.parse(record.problem, record.plan))
+        return self._plan_cache[1]
 
-    def _periods(self, entry: tuple[Session, ConnectorState, list[float] | None], alloc: Allocation,
-                 now: datetime) -> list[Period]:
-        session, state, planned = entry
-        if not planned:
+    def _periods(self, entry: _Entry, alloc: Allocation, now: datetime) -> list[Period]:
+        if not entry.planned:
             return [Period(0, alloc.limit_kw)]
-        start, slot_minutes, k0 = self._plan_meta
-        slot_start = start + timedelta(minutes=slot_minutes) * k0
-        # the plan's later slots, scaled so that all profiles together fit the limit in force now at every
-        # future instant too (a plan made for a higher limit must not step up at the next slot boundary)
-        scale = self._slot_scale
-        capped = [min(p * (scale[i] if i < len(scale) else 1.0), state.max_kw) for i, p in enumerate(planned)]
-        periods = periods_from_plan(capped, plan_start=slot_start, slot_minutes=slot_minutes, now=now,
-                                    first_kw=alloc.limit_kw, hours=self.settings.profile_hours)
+        periods = periods_from_plan(entry.planned, plan_start=entry.slot_start, slot_minutes=entry.slot_minutes,
+                                    now=now, first_kw=alloc.limit_kw, hours=self.settings.profile_hours)
         # past its horizon the profile falls back to the safe share: if we are gone by then, the limit holds
         end = int(self.settings.profile_hours * 3600)
-        share = quantize(state, self.default_share_kw(session.charger, now))[0]
-        if periods[-1].start_s < end and share < periods[-1].limit_kw:
-            periods.append(Period(end, share))
+        if periods[-1].start_s < end and entry.fallback_kw < periods[-1].limit_kw:
+            periods.append(Period(end, entry.fallback_kw))
         return periods
 
-    def _tx_payload(self, entry, alloc: Allocation, now: datetime) -> dict:
-        session = entry[0]
+    def _tx_payload(self, entry: _Entry, alloc: Allocation, now: datetime) -> dict:
+        session = entry.session
         tx_id = session.transaction_id if session.charger.protocol == Protocol.OCPP16 else session.charger_tx_id
         return tx_profile(self._target(session.charger), session.key[1], tx_id, self._periods(entry, alloc, now),
                           now=now)
 
     def _schedule_current(self, entry, alloc: Allocation, now: datetime) -> bool:
-        old = self.sent.get(entry[0].key)
+        old = self.sent.get(entry.session.key)
         return old is not None and same_schedule(old[0], self._tx_payload(entry, alloc, now), old_sent_at=old[1],
                                                  now=now)
 
-    async def _apply_all(self, items: list[tuple[tuple, Allocation]], now: datetime) -> list[bool | None]:
+    async def _apply_all(self, items: list[tuple[_Entry, Allocation]], now: datetime) -> list[bool | None]:
         """TxProfiles for several sessions at once: recorded in one transaction, sent concurrently, answers
         recorded in one transaction. Per item: True accepted, False rejected, None failed or not sendable."""
         sendable = [(entry, a) for entry, a in items
-                    if not (entry[0].charger.protocol == Protocol.OCPP201 and not entry[0].charger_tx_id)]
+                    if not (entry.session.charger.protocol == Protocol.OCPP201 and not entry.session.charger_tx_id)]
         payloads = [self._tx_payload(entry, a, now) for entry, a in sendable]
         ids = es.record_commands(self.store, [
-            {"at": now, "charger_id": e[0].charger.id, "connector_id": e[0].key[1], "purpose": "TxProfile",
-             "profile_id": TX_PROFILE_ID_BASE + e[0].key[1], "limit_kw": a.limit_kw, "payload": p}
+            {"at": now, "charger_id": e.session.charger.id, "connector_id": e.session.key[1], "purpose": "TxProfile",
+             "profile_id": TX_PROFILE_ID_BASE + e.session.key[1], "limit_kw": a.limit_kw, "payload": p}
             for (e, a), p in zip(sendable, payloads, strict=True)])
-        outcomes = await asyncio.gather(*(self._call(e[0].charger, e[0].key[1], p) for (e, _), p in
+        outcomes = await asyncio.gather(*(self._call(e.session.charger, e.session.key[1], p) for (e, _), p in
                                           zip(sendable, payloads, strict=True)))
         answered = self.clock()
         es.record_answers(self.store, [(cid, status, answered, detail)
                                        for cid, (status, detail) in zip(ids, outcomes, strict=True)])
         by_entry: dict[int, bool | None] = {}
         for (entry, a), payload, (status, detail) in zip(sendable, payloads, outcomes, strict=True):
-            session = entry[0]
+            session = entry.session
             if status == "Accepted":
                 self.commanded[session.key] = a.limit_kw
                 self.sent[session.key] = (payload, now)
@@ -511,6 +493,59 @@ class Enforcer:
     def _target(charger: Charger) -> Target:
         return Target(charger.protocol or Protocol.OCPP16, charger.current_type, charger.phases,
                       charger.capabilities.rate_unit, charger.capabilities.max_periods)
+
+
+@dataclass(frozen=True)
+class _Entry:
+    """One session in a pass, with everything its TxProfile is built from."""
+
+    session: Session
+    state: ConnectorState
+    planned: list[float] | None  # its power from the current slot on, scaled to the limit in force
+    slot_start: datetime  # start of the current plan slot
+    slot_minutes: float
+    fallback_kw: float  # the safe share its profile falls back to past the horizon
+
+
+@dataclass(frozen=True)
+class _PlanTable:
+    """The active plan, parsed: each vehicle's power per slot, priority and departure."""
+
+    start: datetime
+    slot_minutes: float
+    vehicles: dict[str, tuple[list[float], int, datetime | None]]
+
+    @classmethod
+    def parse(cls, problem: dict, plan: dict) -> _PlanTable:
+        needs = {v["id"]: v for v in problem.get("vehicles", [])}
+        vehicles = {}
+        for v in plan.get("vehicles", []):
+            need = needs.get(v["id"], {})
+            dep = need.get("departure")
+            vehicles[v["id"]] = (v["power_kw"], int(need.get("priority", 1)),
+                                 datetime.fromisoformat(dep) if dep else None)
+        return cls(datetime.fromisoformat(problem["start"]), float(problem.get("slot_minutes", 15)), vehicles)
+
+    def slot(self, now: datetime) -> int:
+        return int((now - self.start) // timedelta(minutes=self.slot_minutes))
+
+    def slot_start(self, now: datetime) -> datetime:
+        return self.start + timedelta(minutes=self.slot_minutes) * self.slot(now)
+
+    def at(self, key: str, now: datetime) -> tuple[list[float] | None, int, datetime | None]:
+        """A vehicle's power from the current slot on (None when the plan does not cover now), priority,
+        departure."""
+        power, priority, departure = self.vehicles.get(key, (None, 1, None))
+        k0 = self.slot(now)
+        if power is None or not 0 <= k0 < len(power):
+            return None, priority, departure
+        return power[k0:], priority, departure
+
+
+def _scaled(planned: list[float] | None, scale: list[float], cap: float) -> list[float] | None:
+    if not planned:
+        return planned
+    return [min(p * (scale[i] if i < len(scale) else 1.0), cap) for i, p in enumerate(planned)]
 
 
 def _slot_scale(planned: list[list[float] | None], budget_kw: float) -> list[float]:

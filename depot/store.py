@@ -741,17 +741,24 @@ class Store:
 
     # ------------------------------------------------------------ what the floor plan shows
 
-    def floor_snapshot(self, now: datetime, *, default_heartbeat: int = 60) -> tuple[list[ChargerView], SiteSummary]:
-        """Every charger with its connectors and running session, in three queries."""
+    def floor_snapshot(self, now: datetime, *, default_heartbeat: int = 60,
+                       charger_id: str | None = None) -> tuple[list[ChargerView], SiteSummary]:
+        """Every charger (or just `charger_id`) with its connectors and running session, in three queries."""
         with self.session() as s:
-            chargers = [_charger(r) for r in s.scalars(select(ChargerRow).order_by(ChargerRow.id))]
-            by_charger: dict[str, list[ConnectorRow]] = {}
-            for c in s.scalars(select(ConnectorRow).order_by(ConnectorRow.charger_id, ConnectorRow.connector_id)):
-                by_charger.setdefault(c.charger_id, []).append(c)
-            running: dict[tuple[str, int], tuple[TransactionRow, str | None]] = {}
+            cq = select(ChargerRow).order_by(ChargerRow.id)
+            nq = select(ConnectorRow).order_by(ConnectorRow.charger_id, ConnectorRow.connector_id)
             q = (select(TransactionRow, VehicleRow.name)
                  .outerjoin(VehicleRow, VehicleRow.id == TransactionRow.vehicle_id)
                  .where(TransactionRow.stopped_at.is_(None)).order_by(TransactionRow.id))
+            if charger_id is not None:
+                cq = cq.where(ChargerRow.id == charger_id)
+                nq = nq.where(ConnectorRow.charger_id == charger_id)
+                q = q.where(TransactionRow.charger_id == charger_id)
+            chargers = [_charger(r) for r in s.scalars(cq)]
+            by_charger: dict[str, list[ConnectorRow]] = {}
+            for c in s.scalars(nq):
+                by_charger.setdefault(c.charger_id, []).append(c)
+            running: dict[tuple[str, int], tuple[TransactionRow, str | None]] = {}
             for tx, vname in s.execute(q):  # the newest open session on a connector wins
                 running[(tx.charger_id, tx.connector_id)] = (tx, vname)
             site_row = s.get(SiteRow, 1)
@@ -792,10 +799,10 @@ class Store:
 
     def charger_detail(self, charger_id: str, now: datetime, *, default_heartbeat: int = 60,
                        messages: int = 15, errors: int = 5) -> ChargerDetail:
-        views, _ = self.floor_snapshot(now, default_heartbeat=default_heartbeat)
-        view = next((v for v in views if v.charger.id == charger_id), None)
-        if view is None:
+        views, _ = self.floor_snapshot(now, default_heartbeat=default_heartbeat, charger_id=charger_id)
+        if not views:
             raise NotFound("charger", charger_id)
+        view = views[0]
         with self.session() as s:
             conns = tuple(_connector(r) for r in s.scalars(
                 select(ConnectorRow).where(ConnectorRow.charger_id == charger_id).order_by(ConnectorRow.connector_id)))
