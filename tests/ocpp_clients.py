@@ -9,7 +9,7 @@ import contextlib
 import json
 from collections.abc import AsyncIterator, Callable
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from ocpp.routing import on
 from ocpp.v16 import ChargePoint as V16ChargePoint
@@ -26,6 +26,16 @@ from depot.settings import Settings
 from depot.store import Store
 
 T0 = datetime(2026, 11, 21, 18, 0, tzinfo=UTC)
+
+
+def at(minutes: float) -> str:
+    """An ISO timestamp `minutes` after T0 (what a charger puts in its messages)."""
+    return (T0 + timedelta(minutes=minutes)).isoformat()
+
+
+def run(coro):
+    """Run one test scenario on a fresh loop, bounded in time."""
+    return asyncio.run(asyncio.wait_for(coro, 20))
 
 
 def iso(t: datetime) -> str:

@@ -3,9 +3,8 @@ central system's requests reach it. Every assertion reads what the store holds o
 
 from __future__ import annotations
 
-import asyncio
 import json
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 import pytest
 from ocpp.v16 import call
@@ -13,17 +12,7 @@ from sqlalchemy import text
 
 from depot.errors import CallFailed, ProfileRejected
 from depot.model import Capabilities, Charger, ConnectorStatus, MeterSample, Protocol, Vehicle
-from tests.ocpp_clients import central, charger, eventually
-
-T0 = datetime(2026, 11, 21, 18, 0, tzinfo=UTC)
-
-
-def at(minutes: float) -> str:
-    return (T0 + timedelta(minutes=minutes)).isoformat()
-
-
-def run(coro):
-    return asyncio.run(asyncio.wait_for(coro, 20))
+from tests.ocpp_clients import T0, at, central, charger, eventually, run
 
 
 @pytest.fixture

@@ -4,8 +4,7 @@ system's requests. Assertions read the store once each answer came back."""
 
 from __future__ import annotations
 
-import asyncio
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 import pytest
 from ocpp.v201 import call
@@ -13,17 +12,7 @@ from sqlalchemy import text
 
 from depot.errors import CallFailed, ProfileRejected
 from depot.model import Capabilities, Charger, ConnectorStatus, MeterSample, Protocol, Vehicle
-from tests.ocpp_clients import Client201, central, charger, eventually
-
-T0 = datetime(2026, 11, 21, 18, 0, tzinfo=UTC)
-
-
-def at(minutes: float) -> str:
-    return (T0 + timedelta(minutes=minutes)).isoformat()
-
-
-def run(coro):
-    return asyncio.run(asyncio.wait_for(coro, 20))
+from tests.ocpp_clients import T0, Client201, at, central, charger, eventually, run
 
 
 @pytest.fixture

@@ -21,13 +21,9 @@ from depot.errors import CallFailed, ChargerOffline, ValidationError
 from depot.model import Capabilities, Charger, MeterSample, Protocol
 from depot.ocpp_server import CentralSystem, charger_id_from_path
 from depot.ocpp_values import parse_meter_values, parse_time
-from tests.ocpp_clients import Client16, Client201, central, charger, eventually, reply_to, url
+from tests.ocpp_clients import Client16, Client201, central, charger, eventually, reply_to, run, url
 
 T0 = datetime(2026, 11, 21, 18, 0, tzinfo=UTC)
-
-
-def run(coro):
-    return asyncio.run(asyncio.wait_for(coro, 20))
 
 
 @pytest.fixture

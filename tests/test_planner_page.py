@@ -16,6 +16,7 @@ from depot.replan import Replanner
 from depot.web import Services
 from layouts import planner as page
 from layouts._figures import empty_figure, plan_timeline
+from tests.components import walk
 from tests.conftest import NOW
 
 # ---------------------------------------------------------------- a small depot to plan
@@ -44,26 +45,6 @@ def row(vehicle="BUS-01", departure=NOW + timedelta(hours=8), **kw) -> dict:
          "energy_kwh": None, "target_soc": 90, "arrival_soc": None, "priority": 1}
     r.update(kw)
     return r
-
-
-def as_json(component) -> object:
-    return component.to_plotly_json() if hasattr(component, "to_plotly_json") else component
-
-
-def walk(node):
-    """Every component dict and string in a Dash component tree."""
-    node = as_json(node)
-    if isinstance(node, dict) and "props" in node:
-        yield node
-        for value in node["props"].values():
-            yield from walk(value)
-    elif isinstance(node, list | tuple):
-        for item in node:
-            yield from walk(item)
-    elif isinstance(node, str):
-        yield node
-    elif hasattr(node, "to_plotly_json"):
-        yield from walk(node.to_plotly_json())
 
 
 def text(node) -> str:

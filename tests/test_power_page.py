@@ -25,6 +25,7 @@ from depot.sitelimit import SiteLimit, demo_building
 from depot.web import Services
 from layouts import _power_figures as figs
 from layouts import power as page
+from tests.components import walk
 from tests.conftest import NOW
 
 
@@ -123,19 +124,6 @@ def size(value) -> int:
     """Bytes of a value as Dash sends it."""
     value = value.to_plotly_json() if hasattr(value, "to_plotly_json") else value
     return len(json.dumps(value, cls=plotly.utils.PlotlyJSONEncoder))
-
-
-def walk(node):
-    node = node.to_plotly_json() if hasattr(node, "to_plotly_json") else node
-    if isinstance(node, dict) and "props" in node:
-        yield node
-        for value in node["props"].values():
-            yield from walk(value)
-    elif isinstance(node, list | tuple):
-        for item in node:
-            yield from walk(item)
-    elif isinstance(node, str):
-        yield node
 
 
 def text(node) -> str:
