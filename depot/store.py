@@ -60,6 +60,7 @@ from depot.model import (
 )
 
 MIGRATIONS = Path(__file__).with_name("migrations")
+NO_FLOW = frozenset({ConnectorStatus.SUSPENDED_EV, ConnectorStatus.SUSPENDED_EVSE})
 
 
 class UTCDateTime(TypeDecorator):
@@ -775,10 +776,13 @@ class Store:
                     continue
                 tx_v = running.get((ch.id, c.connector_id))
                 tx, vname = tx_v if tx_v else (None, None)
+                status, error = (_status(whole.status), whole.error_code) if whole else (_status(c.status), c.error_code)
                 power = None
                 if tx is not None and online and tx.last_power_w is not None:
                     power = tx.last_power_w / 1000.0
-                status, error = (_status(whole.status), whole.error_code) if whole else (_status(c.status), c.error_code)
+                    if status in NO_FLOW and (tx.last_sample_at is None or
+                                              (c.updated_at is not None and c.updated_at >= tx.last_sample_at)):
+                        power = 0.0  # suspended since its last reading: no energy flows (OCPP), whatever it read
                 conns.append(ConnectorView(
                     connector_id=c.connector_id, status=status, error_code=error,
                     vehicle_id=tx.vehicle_id if tx else None, vehicle_name=vname,

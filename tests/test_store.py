@@ -221,3 +221,21 @@ def test_a_fault_of_the_whole_charger_shows_on_every_connector(store):
     assert view.status == ConnectorStatus.FAULTED
     assert {(c.connector_id, c.status, c.error_code) for c in view.connectors} == {
         (1, ConnectorStatus.FAULTED, "PowerSwitchFailure"), (2, ConnectorStatus.FAULTED, "PowerSwitchFailure")}
+
+
+def test_a_connector_suspended_after_its_last_reading_draws_nothing(store):
+    store.add_charger(Charger("CP-1", 22.0))
+    store.record_boot("CP-1", protocol=Protocol.OCPP16, now=NOW)
+    tx = store.start_transaction("CP-1", 1, None, started_at=NOW)
+    store.add_meter_samples("CP-1", 1, [MeterSample(NOW, 1000.0, 10_350.0)], transaction_id=tx.id)
+    store.set_connector_status("CP-1", 1, ConnectorStatus.CHARGING, now=NOW)
+    (view,), summary = store.floor_snapshot(NOW)
+    assert view.connectors[0].power_kw == 10.35 and summary.site_power_kw == 10.35
+    store.set_connector_status("CP-1", 1, ConnectorStatus.SUSPENDED_EVSE, now=NOW + timedelta(seconds=30))
+    (view,), summary = store.floor_snapshot(NOW + timedelta(seconds=30))
+    assert view.connectors[0].power_kw == 0.0 and summary.site_power_kw == 0.0
+    # a reading taken after the suspension is believed again
+    store.add_meter_samples("CP-1", 1, [MeterSample(NOW + timedelta(seconds=40), 1000.0, 200.0)],
+                            transaction_id=tx.id)
+    (view,), _ = store.floor_snapshot(NOW + timedelta(seconds=40))
+    assert view.connectors[0].power_kw == 0.2
