@@ -17,11 +17,11 @@ import dash
 import dash_bootstrap_components as dbc
 from dash import dcc, html
 
-from depot import auth
 from depot.clock import DemoClock, demo_clock_start, utc_now
 from depot.settings import Settings, add_server_arguments
 from depot.store import Store
-from depot.web import EXTENSION, Services
+from depot.web import api, auth
+from depot.web.context import EXTENSION, Services
 from layouts import _auth_parts
 
 HERE = Path(__file__).resolve().parent
@@ -62,7 +62,8 @@ def build_app() -> dash.Dash:
         update_title=None,
     )
     app.layout = _shell
-    auth.init_app(app)  # sign-in, CSRF, the request gate and page guards (depot/auth.py)
+    auth.init_app(app)  # sign-in, CSRF, the request gate and page guards (depot/web/auth.py)
+    api.register(app.server)  # the JSON API behind the same gate (depot/web/api.py)
     return app
 
 

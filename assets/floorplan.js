@@ -1,6 +1,6 @@
 /* Floor plan painter: write the live values of each refresh into the elements already drawn.
 
-   Why not Dash outputs: the server sends `paint_data` (depot/floorplan.py) every two seconds and redraws
+   Why not Dash outputs: the server sends `paint_data` (depot/web/floorplan.py) every two seconds and redraws
    the plan only when its structure changes. Applying the values through Dash outputs costs, per component,
    a linear search over all pattern ids and a store dispatch that re-runs every component's selector: about
    5 s per refresh at 200 chargers (measured with Chromium's profiler, Dash 4.4). Writing the few changed

@@ -24,9 +24,9 @@ import sys
 from collections.abc import Sequence
 from typing import TextIO
 
-from depot import people_cli
 from depot.errors import DepotError, NotFound, ValidationError
 from depot.model import Charger, CurrentType, Vehicle
+from depot.people import cli as people_cli
 from depot.settings import Settings, add_db_argument, add_server_arguments
 from depot.store import Store
 
@@ -121,7 +121,7 @@ def main(argv: Sequence[str] | None = None, *, stdout: TextIO | None = None, std
     err = stderr or sys.stderr
     raw = list(sys.argv[1:] if argv is None else argv)
     if raw[:1] == ["simulate"]:
-        from depot import simulator
+        from depot.sim import simulator
 
         return simulator.main(raw[1:])
     parser = build_parser()
@@ -132,7 +132,7 @@ def main(argv: Sequence[str] | None = None, *, stdout: TextIO | None = None, std
 
             return app.serve(Settings.from_env().with_args(args), log_level=args.log_level)
         if args.command == "plan":
-            from depot.planning_io import run_plan_cli
+            from depot.planning.json_format import run_plan_cli
 
             return run_plan_cli(args.problem, args.output, out, err)
         settings = Settings.from_env().with_args(args)
@@ -160,7 +160,7 @@ def _manage(args: argparse.Namespace, store: Store, out: TextIO) -> int:
     elif cmd == "users":
         return people_cli.run(args, store, out)
     elif cmd == "report":
-        from depot.reports import run_cli
+        from depot.costs.reports import run_cli
 
         return run_cli(args, store, out)
     elif (cmd, action) == ("site", "set"):

@@ -36,8 +36,8 @@ class Runtime:
         self.store = store
         self.clock = clock
         self.loop: asyncio.AbstractEventLoop | None = None
-        self.central = None  # depot.ocpp_server.CentralSystem, once started
-        self.simulator = None  # depot.simulator.SimulatedDepot in the demo
+        self.central = None  # depot.ocpp.server.CentralSystem, once started
+        self.simulator = None  # depot.sim.simulator.SimulatedDepot in the demo
         self.scheduler: AsyncIOScheduler | None = None
         self._listeners: list[Listener] = []
         self._thread: threading.Thread | None = None
@@ -45,13 +45,13 @@ class Runtime:
         self._startup_error: BaseException | None = None
         self._stopping: asyncio.Event | None = None
         self._online: dict[str, bool] = {}
-        from depot.replan import Replanner
+        from depot.control.replan import Replanner
 
         self.replanner = Replanner(store, settings, clock=clock)
         self._replan_reasons: list[str] = []
         self._replan_task: asyncio.Task | None = None
         self.plans_made = 0
-        self.enforcer = None  # depot.enforcement.Enforcer, once started
+        self.enforcer = None  # depot.control.enforcement.Enforcer, once started
         self._closing = False
 
     # ------------------------------------------------------------ life cycle (called from the main thread)
@@ -125,7 +125,7 @@ class Runtime:
                 loop.close()
 
     async def _main(self) -> None:
-        from depot.ocpp_server import CentralSystem
+        from depot.ocpp.server import CentralSystem
 
         self._stopping = asyncio.Event()
         self.central = CentralSystem(self.store, self.settings, clock=self.clock, on_event=self._dispatch)
@@ -143,7 +143,7 @@ class Runtime:
             await self._shutdown()
 
     def _add_jobs(self, scheduler: AsyncIOScheduler) -> None:
-        from depot.enforcement import Enforcer
+        from depot.control.enforcement import Enforcer
 
         self.enforcer = Enforcer(self)
         self.enforcer.install()
@@ -153,13 +153,15 @@ class Runtime:
         # a periodic re-plan catches what no event announces (time passing, a vehicle drawing less than planned)
         scheduler.add_job(self._periodic_replan, "interval", id="replan",
                           seconds=max(5.0, self._real(REPLAN_EVERY_S)), max_instances=1, coalesce=True)
-        __import__("depot.alerts").alerts.install(self)  # alerts, notifications, maintenance windows
+        from depot.people.alert_watch import install as install_alerts
+
+        install_alerts(self)  # alerts, notifications, maintenance windows
         # cost finished sessions into the ledger (reports also bring it up to date when they run)
         scheduler.add_job(self._update_ledger, "interval", id="ledger", max_instances=1, coalesce=True,
                           seconds=max(5.0, self._real(LEDGER_EVERY_S)))
 
     async def _update_ledger(self) -> None:
-        from depot import ledger
+        from depot.costs import ledger
 
         try:
             await asyncio.get_running_loop().run_in_executor(None, lambda: ledger.update(self.store, now=self.clock()))
@@ -172,13 +174,13 @@ class Runtime:
         return real_seconds(self.clock, clock_seconds)
 
     async def _start_simulator(self) -> None:
-        from depot.simulator import SimulatedDepot, demo_depot, seed_store
+        from depot.sim.simulator import SimulatedDepot, demo_depot, seed_store
 
         chargers, vehicles = demo_depot(self.settings.chargers)
         seed_store(self.store, chargers, vehicles, grid_kw=self.settings.grid_kw or None)
         if not self.store.roster():
             self.store.replace_roster(demo_roster(vehicles))
-        from depot import ledger
+        from depot.costs import ledger
 
         ledger.seed_demo_tariff(self.store, now=self.clock())
         host = "127.0.0.1" if self.settings.ocpp_host in ("0.0.0.0", "", "::") else self.settings.ocpp_host
@@ -258,7 +260,7 @@ class Runtime:
                 log.warning("charger %s is %s", charger.id, "back online" if online else "offline")
             self._online[charger.id] = online
         if changes:
-            from depot.ocpp_server import ChargerEvent
+            from depot.ocpp.server import ChargerEvent
 
             for charger_id, online in changes:
                 self._dispatch(ChargerEvent(charger_id, "online" if online else "offline", now))
@@ -268,7 +270,7 @@ class Runtime:
 def demo_roster(vehicles) -> list:
     """The demo's weekly roster: each simulated vehicle's evening arrival and morning departure, every day,
     to 90 % (every fifth vehicle a priority-2 early route to 95 %)."""
-    from depot.departures import RosterEntry
+    from depot.planning.departures import RosterEntry
 
     out = []
     for i, v in enumerate(vehicles):

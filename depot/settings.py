@@ -52,7 +52,7 @@ class Settings:
     obey_grace_s: float = 120.0  # … for longer than this (clock seconds)
     profile_hours: float = 8.0  # how far ahead a TxProfile reaches
     station_max: bool = True  # send each charger a ChargePointMax/ChargingStationMax profile at its max kW
-    # people and maintenance: cookies, alert notifications (depot/notify.py)
+    # people and maintenance: cookies, alert notifications (depot/people/notify.py)
     secure_cookies: bool = False  # session cookies only over HTTPS (set behind a TLS proxy)
     smtp_host: str = ""  # alert e-mail: none unless set
     smtp_port: int = 25

@@ -9,10 +9,10 @@ import dash_bootstrap_components as dbc
 from dash import Input, Output, callback, dcc, html
 from flask_wtf.csrf import generate_csrf
 
-from depot import alerts
-from depot.auth import LOGIN_PATH, MANAGE, SEE_ALERTS, can, require, user
-from depot.people import ROLE_TEXT
-from depot.web import services
+from depot.people import alerts
+from depot.people.users import ROLE_TEXT
+from depot.web.auth import MANAGE, SEE_ALERTS, can, require, user
+from depot.web.context import services
 
 BADGE, BADGE_TICK, USER_MENU = "hdr-alert-badge", "hdr-alert-tick", "hdr-user-menu"
 BADGE_REFRESH_MS = 10_000
@@ -60,17 +60,3 @@ def header_right() -> html.Div:
 @require(*SEE_ALERTS)
 def refresh_badge(_n):
     return badge_state()
-
-
-def login_needed(path: str) -> html.Div:
-    return html.Div([html.H3("Please sign in"),
-                     html.P(["This page needs a signed-in user. ",
-                             html.A("Sign in", href=f"{LOGIN_PATH}?next={path}")])], className="empty-state")
-
-
-def no_access(name: str, role: str, path: str) -> html.Div:
-    return html.Div([
-        html.H3("No access to this page", className="h4"),
-        html.P(f"You are signed in as {name} ({role}: {ROLE_TEXT.get(role, '')}). {path} is not part of that role."),
-        html.P(["Ask a manager if you need it. ", html.A("Back to the floor plan", href="/")], className="mb-0"),
-    ], className="empty-state", id="no-access")

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from dash import html
 
-from depot.floorplan import status_label, status_slug
 from depot.model import ConnectorStatus
+from depot.web.floorplan import status_label, status_slug
 
 
 def status_dot(status: ConnectorStatus | str, **kwargs) -> html.Span:

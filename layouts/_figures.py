@@ -17,7 +17,7 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from depot.planner import Plan, PlanningProblem
+from depot.planning.planner import Plan, PlanningProblem
 
 ROW_PX = 16  # height of one vehicle's row in the heatmap
 TOTAL_PX = 230  # height of the site-total panel

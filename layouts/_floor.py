@@ -1,6 +1,6 @@
 """The floor plan's components: ids, the drawing of lanes and bays, the detail panel, the empty state.
 
-`depot/floorplan.py` decides what to show (pure); this module only turns those values into Dash components.
+`depot/web/floorplan.py` decides what to show (pure); this module only turns those values into Dash components.
 A refresh paints new values into the elements already drawn (assets/floorplan.js finds them by
 `data-cid`, `data-lane`, `data-status` and the header ids) instead of re-creating the plan: Dash 4 remounts
 every child of a `children` output, and applying one prop update per bay through the renderer costs seconds
@@ -12,7 +12,7 @@ from __future__ import annotations
 import dash_bootstrap_components as dbc
 from dash import html
 
-from depot.floorplan import (
+from depot.web.floorplan import (
     LEGEND_ORDER,
     OPTIONAL_IN_LEGEND,
     STATUS_HELP,
@@ -26,7 +26,7 @@ from depot.floorplan import (
     status_label,
     status_slug,
 )
-from depot.floorplan_detail import DetailModel
+from depot.web.floorplan_detail import DetailModel
 from layouts._components import command, empty_state, kpi_card, kv_list, status_badge, status_dot
 
 # ---------------------------------------------------------------- ids

@@ -13,13 +13,13 @@ import dash_ag_grid as dag
 import dash_bootstrap_components as dbc
 from dash import dcc, html
 
-from depot import alert_rules as rules
-from depot.alerts import Alert
-from depot.charger_health import ChargerHealth
+from depot.control.health import ChargerHealth
 from depot.errors import ValidationError
-from depot.maintenance import TICKET_STATUSES, HistoryItem, Ticket, Window
-from depot.people import AuditEntry
-from depot.remote import ACTIONS, ActionResult
+from depot.ocpp.remote import ACTIONS, ActionResult
+from depot.people import alert_rules as rules
+from depot.people.alerts import Alert
+from depot.people.maintenance import TICKET_STATUSES, HistoryItem, Ticket, Window
+from depot.people.users import AuditEntry
 from layouts._components import kpi_card
 
 TIME_FMT = "%Y-%m-%d %H:%M"

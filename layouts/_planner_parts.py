@@ -15,14 +15,14 @@ import dash_ag_grid as dag
 import dash_bootstrap_components as dbc
 from dash import dcc, html
 
-from depot.departures import WEEKDAYS, Departure, RosterEntry, RowError
-from depot.planner import (
+from depot.planning.departures import WEEKDAYS, Departure, RosterEntry, RowError
+from depot.planning.planner import (
     Plan,
     PlanningProblem,
     ShortfallExplanation,
     VehiclePlan,
 )
-from depot.problem import Readiness
+from depot.planning.snapshot import Readiness
 from depot.store import PlanRecord
 from layouts._components import command, empty_state
 from layouts._figures import plan_timeline

@@ -1,5 +1,5 @@
 """PURE: power data → the /power figure and the small Patch that extends it live. No Dash callbacks, no
-store, no clock: every input is a parameter (depot.power_data builds them).
+store, no clock: every input is a parameter (depot.web.power_data builds them).
 
 One figure, two rows sharing a UTC time axis:
 - top: charging power stacked per series (a charger, or a group of them), the site limit (red step),
@@ -25,7 +25,7 @@ import plotly.graph_objects as go
 from dash import Patch
 from plotly.subplots import make_subplots
 
-from depot.power_data import LivePoint, PlanSeries, PowerHistory, PriceBand
+from depot.web.power_data import LivePoint, PlanSeries, PowerHistory, PriceBand
 
 # Tableau 20: dark/light pairs, so neighbouring bands of the stack stay apart
 SERIES_COLOURS = ("#4e79a7", "#a0cbe8", "#f28e2b", "#ffbe7d", "#59a14f", "#8cd17d", "#b6992d", "#f1ce63",

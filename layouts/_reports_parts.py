@@ -8,7 +8,7 @@ import pandas as pd
 import plotly.graph_objects as go
 from dash import html
 
-from depot import reports
+from depot.costs import reports
 from layouts._components import kpi_card
 
 BLUE, AMBER, GREY, GREEN = "#2b6cc9", "#d0952a", "#7b8794", "#2e8b57"

@@ -29,9 +29,9 @@ from dash import (
 from sqlalchemy.exc import SQLAlchemyError
 
 from depot.errors import DepotError, NotFound
-from depot.floorplan import LEGEND_ORDER, floor_model, fmt_time, paint_data
-from depot.floorplan_detail import detail_model
-from depot.web import services
+from depot.web.context import services
+from depot.web.floorplan import LEGEND_ORDER, floor_model, fmt_time, paint_data
+from depot.web.floorplan_detail import detail_model
 from layouts import _floor as ui
 from layouts._components import error_message
 

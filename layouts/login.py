@@ -1,6 +1,6 @@
 """/login: sign in with a user name and password.
 
-A plain HTML form that POSTs to /login (handled by depot.auth with its CSRF token, throttling and audit):
+A plain HTML form that POSTs to /login (handled by depot.web.auth with its CSRF token, throttling and audit):
 it needs no Dash callback, works with password managers, and is the only page an anonymous visitor gets.
 In the demo (simulator on) it lists the demo users and their passwords; never otherwise.
 """
@@ -11,9 +11,9 @@ import dash
 import dash_bootstrap_components as dbc
 from dash import dcc, html
 
-from depot.auth import safe_next, user
-from depot.people import DEMO_USERS, ROLE_TEXT
-from depot.web import services
+from depot.people.users import DEMO_USERS, ROLE_TEXT
+from depot.web.auth import safe_next, user
+from depot.web.context import services
 from layouts._auth_parts import csrf_field
 
 dash.register_page(__name__, path="/login", name="Sign in", title="Sign in · Depot charging")

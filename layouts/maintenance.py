@@ -2,7 +2,7 @@
 
 Tabs: the alert queue (filter, acknowledge, resolve, assign, open a ticket), one charger's health with remote
 actions (confirmed, answered, audited) and its service history, tickets, maintenance windows, the audit log.
-Callbacks are thin: each calls one function of depot.alerts / depot.maintenance / depot.remote with the
+Callbacks are thin: each calls one function of depot.people.alerts / depot.people.maintenance / depot.ocpp.remote with the
 signed-in user's name, and every one of them requires a manager or maintenance role (`auth.MAINTAIN`).
 """
 
@@ -13,13 +13,14 @@ import dash_bootstrap_components as dbc
 from dash import Input, Output, State, callback, ctx, dcc, html, no_update
 from dash.exceptions import PreventUpdate
 
-from depot import alerts, maintenance, remote
-from depot.auth import MAINTAIN, current_name, require
-from depot.charger_health import charger_health
+from depot.control.health import charger_health
 from depot.errors import DepotError
-from depot.people import MAINTENANCE, MANAGER, audit_log, list_users
+from depot.ocpp import remote
+from depot.people import alerts, maintenance
+from depot.people.users import MAINTENANCE, MANAGER, audit_log, list_users
 from depot.store import is_online
-from depot.web import services
+from depot.web.auth import MAINTAIN, current_name, require
+from depot.web.context import services
 from layouts import _maintenance_parts as ui
 
 dash.register_page(__name__, path="/maintenance", name="Maintenance", title="Maintenance · Depot charging")

@@ -1,6 +1,6 @@
 """/planner: the dispatcher enters the coming shift's departures and sees whether every vehicle will be ready.
 
-Flow B of DESIGN.md: the table is validated as a whole (depot.departures), saved atomically, and the runtime
+Flow B of DESIGN.md: the table is validated as a whole (depot.planning.departures), saved atomically, and the runtime
 is asked to re-plan; "Preview" plans the table as edited without saving anything. Each callback is a few
 lines around one operation below (so role checks can wrap the operations later); per-user state lives in
 the browser (the grids' rowData and the VIEW store), never in this module.
@@ -19,8 +19,8 @@ import dash_bootstrap_components as dbc
 from dash import Input, Output, State, callback, dcc, html, no_update
 from dash.exceptions import PreventUpdate
 
-from depot.auth import EDIT_PLAN, PLAN_READERS, require
-from depot.departures import (
+from depot.control.replan import HORIZON, snapshot, solve
+from depot.planning.departures import (
     Departure,
     RowError,
     RowErrors,
@@ -31,18 +31,18 @@ from depot.departures import (
     validate_departures,
     validate_roster,
 )
-from depot.planner import SHORTFALL_TOLERANCE_KWH, explain_shortfall
-from depot.planning_io import parse_problem, plan_from_json
-from depot.problem import (
+from depot.planning.json_format import parse_problem, plan_from_json
+from depot.planning.planner import SHORTFALL_TOLERANCE_KWH, explain_shortfall
+from depot.planning.snapshot import (
     DEFAULT_DEPARTURE,
     DEFAULT_TARGET_SOC,
     PlannedVehicle,
     build_problem,
     default_departure,
 )
-from depot.problem import readiness as plan_readiness
-from depot.replan import HORIZON, snapshot, solve
-from depot.web import Services, services
+from depot.planning.snapshot import readiness as plan_readiness
+from depot.web.auth import EDIT_PLAN, PLAN_READERS, require
+from depot.web.context import Services, services
 from layouts import _planner_parts as parts
 from layouts._components import error_message
 

@@ -1,6 +1,6 @@
 """/power: live charging power against the site limit, the plan and the price; chargers that do not obey.
 
-The figure is built once per page view (depot.power_data queries, layouts._power_figures draws). Every
+The figure is built once per page view (depot.web.power_data queries, layouts._power_figures draws). Every
 2 seconds one callback sends a Patch that appends the live point to the figure (and, when a time bucket
 completes, that bucket's value); it rebuilds the figure only when the 24 h / 7 d view or the grouping
 changes, the chargers' grouping changes, or the figure is an hour old (to slide the window). What the
@@ -19,9 +19,9 @@ import dash_bootstrap_components as dbc
 from dash import Input, Output, State, callback, dcc, html, no_update
 from sqlalchemy.exc import SQLAlchemyError
 
-from depot import power_data as pdata
-from depot.floorplan import fmt_kw, fmt_time, fmt_when
-from depot.web import Services, services
+from depot.web import power_data as pdata
+from depot.web.context import Services, services
+from depot.web.floorplan import fmt_kw, fmt_time, fmt_when
 from layouts import _power_figures as figs
 from layouts._components import empty_state, error_message, kpi_card
 

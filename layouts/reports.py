@@ -3,7 +3,7 @@
 The manager picks a range and a grouping; KPI cards, charts (energy and cost over time, power by weekday and
 hour, top vehicles) and the group table follow. Clicking a row lists the sessions behind it. CSV and XLSX
 export the table, PDF the report for finance. Each callback is a few lines around one function of
-`depot.reports` (the ledger is brought up to date on the way); the query lives in the browser (QUERY store).
+`depot.costs.reports` (the ledger is brought up to date on the way); the query lives in the browser (QUERY store).
 """
 
 from __future__ import annotations
@@ -17,11 +17,11 @@ import dash_bootstrap_components as dbc
 from dash import Input, Output, State, callback, dcc, html, no_update
 from dash.exceptions import PreventUpdate
 
-from depot import ledger, reports
-from depot.auth import READ_REPORTS, require
+from depot.costs import ledger, reports
+from depot.costs.report_pdf import build_pdf
 from depot.errors import ValidationError
-from depot.report_pdf import build_pdf
-from depot.web import Services, services
+from depot.web.auth import READ_REPORTS, require
+from depot.web.context import Services, services
 from layouts import _reports_parts as parts
 from layouts._components import error_message
 

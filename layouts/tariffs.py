@@ -1,6 +1,6 @@
 """/tariffs: managers edit the supplier tariff versions, the billing groups and which group each vehicle is in.
 
-A tariff version is validated as a whole (`depot.tariff_io.parse_tariff` names every bad field) and saved;
+A tariff version is validated as a whole (`depot.costs.tariff_io.parse_tariff` names every bad field) and saved;
 the ledger is then recomputed from the version's month, and the planner plans with it from its next re-plan.
 Billing groups and vehicle groups re-bill the ledger. Every callback is a few lines around one of the
 operations below (`save_version`, `delete_version`, `save_rates`, `save_groups`) so that role checks can
@@ -18,12 +18,12 @@ import dash_bootstrap_components as dbc
 from dash import Input, Output, State, callback, dcc, html, no_update
 from dash.exceptions import PreventUpdate
 
-from depot import ledger
-from depot.auth import MANAGE, TARIFF_READERS, require
+from depot.costs import ledger
+from depot.costs.tariff_io import parse_rates, parse_tariff, tariff_to_json
+from depot.costs.tariffs import GROUP_KINDS, PERIOD_DAYS, TariffErrors, TariffVersion
 from depot.errors import ValidationError
-from depot.tariff_io import parse_rates, parse_tariff, tariff_to_json
-from depot.tariffs import GROUP_KINDS, PERIOD_DAYS, TariffErrors, TariffVersion
-from depot.web import Services, services
+from depot.web.auth import MANAGE, TARIFF_READERS, require
+from depot.web.context import Services, services
 
 dash.register_page(__name__, path="/tariffs", name="Tariffs", title="Tariffs · Depot")
 

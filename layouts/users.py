@@ -1,6 +1,6 @@
 """/users: managers add users, change roles, disable accounts, set passwords, and read the audit log.
 
-The same operations as `depot users …` on the command line (depot/people.py), each written to the audit log
+The same operations as `depot users …` on the command line (depot/people/users.py), each written to the audit log
 with the manager's name. Every callback requires the manager role (`auth.MANAGE`).
 """
 
@@ -10,10 +10,10 @@ import dash
 import dash_bootstrap_components as dbc
 from dash import Input, Output, State, callback, ctx, dcc, html, no_update
 
-from depot import people
-from depot.auth import MANAGE, current_name, require
 from depot.errors import DepotError
-from depot.web import services
+from depot.people import users as people
+from depot.web.auth import MANAGE, current_name, require
+from depot.web.context import services
 from layouts import _maintenance_parts as ui
 
 dash.register_page(__name__, path="/users", name="Users", title="Users · Depot charging")

@@ -13,8 +13,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from depot import people
-from depot.web import services
+from depot.people import users as people
+from depot.web.context import services
 
 WHEN = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
 

@@ -10,7 +10,7 @@ import pytest
 import app as depot_app  # noqa: F401  (must come before any layouts import)
 from depot.settings import Settings
 from depot.store import Store
-from depot.web import Services
+from depot.web.context import Services
 from tests.auth_helpers import no_auto_login, sign_in_browser_tests  # noqa: F401  (dash_duo tests start signed in)
 
 CHROMIUM = "/usr/bin/chromium"

@@ -21,7 +21,7 @@ from ocpp.v201.enums import Action as A201
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
-from depot.ocpp_server import CentralSystem, ChargerEvent
+from depot.ocpp.server import CentralSystem, ChargerEvent
 from depot.settings import Settings
 from depot.store import Store
 

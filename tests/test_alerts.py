@@ -12,12 +12,12 @@ from types import SimpleNamespace
 
 import pytest
 
-from depot import alert_rules as rules
-from depot import alerts
-from depot.alert_watch import AlertWatcher
 from depot.errors import ValidationError
 from depot.model import Charger, ConnectorStatus, MeterSample, Protocol
-from depot.people import audit_log
+from depot.people import alert_rules as rules
+from depot.people import alerts
+from depot.people.alert_watch import AlertWatcher
+from depot.people.users import audit_log
 from depot.settings import Settings
 from tests.conftest import NOW
 from tests.live_depot import V16, V201, on_loop, running_depot, wait_for

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from depot.allocation import ConnectorState, allocate, fit_increases, quantize, sequence_changes
+from depot.control.allocation import ConnectorState, allocate, fit_increases, quantize, sequence_changes
 from depot.model import CurrentType
 
 NOW = datetime(2026, 11, 20, 22, 0, tzinfo=UTC)
@@ -132,7 +132,7 @@ def test_commanded_sum_never_exceeds_the_site_limit_at_any_instant(rows, old_lim
 
 
 def test_future_slots_are_scaled_to_the_limit_in_force():
-    from depot.enforcement import _slot_scale
+    from depot.control.enforcement import _slot_scale
 
     planned = [[10.0, 30.0, 0.0], [10.0, 30.0], None]
     assert _slot_scale(planned, 40.0) == [1.0, 40.0 / 60.0, 1.0]

@@ -8,11 +8,12 @@ from datetime import timedelta
 import pytest
 
 import app as depot_app
-from depot import auth, people
 from depot.cli import main as cli
 from depot.errors import ValidationError
+from depot.people import users as people
 from depot.settings import Settings
-from depot.web import Services
+from depot.web import auth
+from depot.web.context import Services
 from tests.auth_helpers import Client, client_as, ensure_user, password_for, prop
 from tests.conftest import NOW
 

@@ -6,9 +6,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from depot.baselines import earliest_deadline_first, least_laxity_first, lp_bound, uncontrolled
 from depot.bench.synthetic import synthetic_depot
-from depot.planner import PlanningProblem, VehicleNeed, ViolationKind, check_plan, plan
+from depot.planning.baselines import earliest_deadline_first, least_laxity_first, lp_bound, uncontrolled
+from depot.planning.planner import PlanningProblem, VehicleNeed, ViolationKind, check_plan, plan
 
 T0 = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
 

@@ -2,7 +2,8 @@ from datetime import UTC, datetime, time, timedelta
 
 import pytest
 
-from depot.departures import (
+from depot.model import Vehicle
+from depot.planning.departures import (
     Departure,
     RosterEntry,
     RowErrors,
@@ -13,7 +14,6 @@ from depot.departures import (
     validate_departures,
     validate_roster,
 )
-from depot.model import Vehicle
 
 NOW = datetime(2026, 11, 20, 15, 0, tzinfo=UTC)  # a Friday afternoon
 VEHICLES = {v.id: v for v in [Vehicle("BUS-1", "Bus 1", 300.0), Vehicle("VAN-2", "Van 2", 75.0)]}

@@ -7,11 +7,11 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from depot import enforcement_store as es
 from depot.clock import DemoClock
 from depot.runtime import Runtime
 from depot.settings import Settings
 from depot.store import Store
+from depot.store import enforcement as es
 from tests.live_depot import wait_for
 
 

@@ -12,7 +12,22 @@ import plotly.utils
 import pytest
 from dash import html, no_update
 
-from depot.floorplan import (
+from depot.model import (
+    Capabilities,
+    Charger,
+    ChargerView,
+    ConnectorStatus,
+    ConnectorView,
+    CurrentType,
+    EventRecord,
+    MeterSample,
+    Protocol,
+    SiteSummary,
+    Vehicle,
+)
+from depot.store import Store
+from depot.web.context import EXTENSION
+from depot.web.floorplan import (
     MAX_GAP_FILL,
     UNPLACED,
     BayPos,
@@ -36,22 +51,7 @@ from depot.floorplan import (
     status_slug,
     structure_key,
 )
-from depot.floorplan_detail import detail_model, error_text, message_row
-from depot.model import (
-    Capabilities,
-    Charger,
-    ChargerView,
-    ConnectorStatus,
-    ConnectorView,
-    CurrentType,
-    EventRecord,
-    MeterSample,
-    Protocol,
-    SiteSummary,
-    Vehicle,
-)
-from depot.store import Store
-from depot.web import EXTENSION
+from depot.web.floorplan_detail import detail_model, error_text, message_row
 from layouts import _floor as ui
 from layouts import floorplan as page
 from tests.conftest import NOW

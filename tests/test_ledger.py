@@ -9,11 +9,11 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import select
 
-from depot import ledger
+from depot.control.replan import snapshot
+from depot.costs import ledger
+from depot.costs.tariffs import BillingRate, TariffVersion, TouPeriod
 from depot.model import Charger, CurrentType, MeterSample, Vehicle
-from depot.problem import default_prices
-from depot.replan import snapshot
-from depot.tariffs import BillingRate, TariffVersion, TouPeriod
+from depot.planning.snapshot import default_prices
 from tests.conftest import NOW
 
 H = 60

@@ -9,14 +9,15 @@ from datetime import timedelta
 
 import pytest
 
-from depot import alert_rules as rules
-from depot import alerts, maintenance, remote
-from depot.alert_watch import AlertWatcher
-from depot.charger_health import charger_health
+from depot.control.health import charger_health
+from depot.control.replan import snapshot, solve
 from depot.errors import NotFound, ValidationError
 from depot.model import Charger, ConnectorStatus, EventRecord, Protocol
-from depot.people import audit_log
-from depot.replan import snapshot, solve
+from depot.ocpp import remote
+from depot.people import alert_rules as rules
+from depot.people import alerts, maintenance
+from depot.people.alert_watch import AlertWatcher
+from depot.people.users import audit_log
 from depot.settings import Settings
 from tests.conftest import NOW
 from tests.live_depot import V16, V201, on_loop, running_depot, wait_for

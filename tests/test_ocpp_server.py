@@ -19,8 +19,8 @@ from websockets.exceptions import InvalidStatus
 
 from depot.errors import CallFailed, ChargerOffline, ValidationError
 from depot.model import Capabilities, Charger, MeterSample, Protocol
-from depot.ocpp_server import CentralSystem, charger_id_from_path
-from depot.ocpp_values import parse_meter_values, parse_time
+from depot.ocpp.server import CentralSystem, charger_id_from_path
+from depot.ocpp.values import parse_meter_values, parse_time
 from tests.ocpp_clients import Client16, Client201, central, charger, eventually, reply_to, run, url
 
 T0 = datetime(2026, 11, 21, 18, 0, tzinfo=UTC)

@@ -15,9 +15,9 @@ from selenium.webdriver.support import expected_conditions as EC
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
 import app as depot_app
-from depot import alerts
-from depot.people import audit_log
-from depot.web import Services
+from depot.people import alerts
+from depot.people.users import audit_log
+from depot.web.context import Services
 from tests.auth_helpers import login_as
 from tests.conftest import NOW
 from tests.live_depot import V16, V201, on_loop, running_depot, wait_for

@@ -8,8 +8,8 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 import pytest
 
-from depot import planner as planner_module
-from depot.planner import (
+from depot.planning import planner as planner_module
+from depot.planning.planner import (
     PlanningProblem,
     PlanStatus,
     VehicleNeed,

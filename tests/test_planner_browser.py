@@ -8,7 +8,7 @@ import pytest
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 
-from depot.departures import Departure
+from depot.planning.departures import Departure
 from tests.conftest import NOW
 from tests.test_planner_page import seed
 

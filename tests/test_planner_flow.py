@@ -1,4 +1,4 @@
-"""The LP as a min-cost flow (depot.planflow) against HiGHS on the same LP: same optimum, never over a limit."""
+"""The LP as a min-cost flow (depot.planning.flow) against HiGHS on the same LP: same optimum, never over a limit."""
 
 from __future__ import annotations
 
@@ -10,11 +10,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from depot import planner as planner_module
 from depot.bench.synthetic import synthetic_depot
-from depot.planarrays import _arrays, _weights
-from depot.planflow import PEAK_GAP, WH_PER_KWH, solve_flow
-from depot.planner import PlanningProblem, VehicleNeed, check_plan, plan, relaxed_plan
+from depot.planning import lp
+from depot.planning.arrays import _arrays, _weights
+from depot.planning.flow import PEAK_GAP, WH_PER_KWH, solve_flow
+from depot.planning.planner import PlanningProblem, VehicleNeed, check_plan, plan, relaxed_plan
 
 T0 = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
 SLOTS = 24
@@ -23,7 +23,7 @@ SLOTS = 24
 def objective(a, w, x: np.ndarray) -> float:
     power = np.zeros((a.n_vehicles, a.n_slots))
     power[a.veh, a.slot] = x
-    return planner_module._objective(a, w, power)
+    return lp._objective(a, w, power)
 
 
 def assert_same_optimum(problem: PlanningProblem) -> None:
@@ -39,9 +39,9 @@ def assert_same_optimum(problem: PlanningProblem) -> None:
     assert (flow.power <= a.hi[a.veh] + 1e-9).all() and (flow.power >= 0).all()
     assert (power.sum(axis=1) * a.dt <= a.need + 1e-9).all()
     assert (power.sum(axis=0) <= a.limit + 1e-9).all()
-    highs = planner_module._solve_highs(a, w, 30.0)
+    highs = lp._solve_highs(a, w, 30.0)
     assert highs.status == "optimal"
-    ours, best = objective(a, w, flow.power), planner_module._objective(a, w, highs.power)
+    ours, best = objective(a, w, flow.power), lp._objective(a, w, highs.power)
     # capacities are rounded down to flow units: at most one unit short per slot, at the shortfall weight
     rounding = float(w.shortfall.max()) * a.n_slots * 2.0 / WH_PER_KWH
     # the peak search stops within PEAK_GAP of the optimum

@@ -9,11 +9,11 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from dash.exceptions import PreventUpdate
 
-from depot.departures import Departure
+from depot.control.replan import Replanner
 from depot.model import Charger, ConnectorStatus, CurrentType, MeterSample, Protocol, Vehicle
-from depot.planner import PlanningProblem, VehicleNeed, plan, plan_from_power
-from depot.replan import Replanner
-from depot.web import Services
+from depot.planning.departures import Departure
+from depot.planning.planner import PlanningProblem, VehicleNeed, plan, plan_from_power
+from depot.web.context import Services
 from layouts import planner as page
 from layouts._figures import empty_figure, plan_timeline
 from tests.components import walk

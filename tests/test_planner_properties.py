@@ -7,8 +7,16 @@ from datetime import UTC, datetime, timedelta
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from depot.baselines import earliest_deadline_first, least_laxity_first
-from depot.planner import PlanningProblem, VehicleNeed, ac_min_kw, check_plan, is_ready, plan, relaxed_plan
+from depot.planning.baselines import earliest_deadline_first, least_laxity_first
+from depot.planning.planner import (
+    PlanningProblem,
+    VehicleNeed,
+    ac_min_kw,
+    check_plan,
+    is_ready,
+    plan,
+    relaxed_plan,
+)
 
 T0 = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
 SLOTS = 24

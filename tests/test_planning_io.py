@@ -8,9 +8,8 @@ import json
 
 import pytest
 
-from depot import planning_io
-from depot.planner import PlanStatus, check_plan, plan
-from depot.planning_io import (
+from depot.planning import json_format as planning_io
+from depot.planning.json_format import (
     ProblemError,
     load_problem,
     parse_problem,
@@ -19,6 +18,7 @@ from depot.planning_io import (
     problem_to_json,
     run_plan_cli,
 )
+from depot.planning.planner import PlanStatus, check_plan, plan
 
 PROBLEM = {
     "start": "2026-11-21T12:00:00+00:00",

@@ -13,10 +13,10 @@ import pytest
 from selenium.webdriver.common.actions.action_builder import ActionBuilder
 
 import app as depot_app
-from depot import enforcement_store as es
 from depot.model import MeterSample
-from depot.problem import default_prices
-from depot.web import Services
+from depot.planning.snapshot import default_prices
+from depot.store import enforcement as es
+from depot.web.context import Services
 from tests.conftest import NOW
 from tests.test_power_page import bulk_week
 

@@ -18,11 +18,11 @@ from dash import Patch, no_update
 from sqlalchemy.exc import OperationalError
 
 import app as depot_app
-from depot import enforcement_store as es
-from depot import power_data as pdata
+from depot.control.sitelimit import SiteLimit, demo_building
 from depot.model import Charger, CurrentType, MeterSample
-from depot.sitelimit import SiteLimit, demo_building
-from depot.web import Services
+from depot.store import enforcement as es
+from depot.web import power_data as pdata
+from depot.web.context import Services
 from layouts import _power_figures as figs
 from layouts import power as page
 from tests.components import walk

@@ -4,7 +4,6 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from depot.departures import Departure
 from depot.model import (
     Charger,
     ChargerView,
@@ -15,8 +14,9 @@ from depot.model import (
     Transaction,
     Vehicle,
 )
-from depot.planner import check_plan, plan
-from depot.problem import (
+from depot.planning.departures import Departure
+from depot.planning.planner import check_plan, plan
+from depot.planning.snapshot import (
     DepotSnapshot,
     LiveSession,
     build_problem,

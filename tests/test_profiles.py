@@ -1,7 +1,6 @@
 from datetime import UTC, datetime, timedelta
 
-from depot.model import CurrentType, Protocol
-from depot.profiles import (
+from depot.control.profiles import (
     Period,
     Target,
     fit_periods,
@@ -11,6 +10,7 @@ from depot.profiles import (
     tx_default_profile,
     tx_profile,
 )
+from depot.model import CurrentType, Protocol
 
 NOW = datetime(2026, 11, 20, 22, 7, 30, tzinfo=UTC)
 START = datetime(2026, 11, 20, 22, 0, tzinfo=UTC)

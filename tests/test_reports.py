@@ -12,9 +12,9 @@ from openpyxl import load_workbook
 from pypdf import PdfReader
 from sqlalchemy import func, select
 
-from depot import ledger, reports
 from depot.cli import main as cli
-from depot.report_pdf import build_pdf
+from depot.costs import ledger, reports
+from depot.costs.report_pdf import build_pdf
 from tests.conftest import NOW
 from tests.test_ledger import WED, charge, depot
 

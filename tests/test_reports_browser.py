@@ -7,8 +7,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from depot import ledger
 from depot.bench.reports import generate
+from depot.costs import ledger
 from tests.conftest import NOW
 
 pytestmark = pytest.mark.browser

@@ -1,6 +1,6 @@
 """The role matrix: every page, every callback that changes something, every download and API route, for every
 role and for an anonymous visitor. Allowed ones work; the others get 401 (anonymous) or 403 (role) and change
-nothing. The matrix as data: depot/auth.py (PAGE_ROLES and the role tuples the pages' guards use).
+nothing. The matrix as data: depot/web/auth.py (PAGE_ROLES and the role tuples the pages' guards use).
 
     page / action                              manager  dispatcher  maintenance  viewer   anonymous
     floor plan, power                          view     view        view         view     → /login
@@ -22,8 +22,11 @@ from datetime import timedelta
 import dash
 import pytest
 
-from depot import alerts, auth, ledger, maintenance, people
-from depot.people import MAINTENANCE, MANAGER, ROLES
+from depot.costs import ledger
+from depot.people import alerts, maintenance
+from depot.people import users as people
+from depot.people.users import MAINTENANCE, MANAGER, ROLES
+from depot.web import auth
 from tests.auth_helpers import client_as, prop
 from tests.conftest import NOW
 from tests.test_planner_page import seed

@@ -10,9 +10,9 @@ from ocpp.v201 import call as c201
 from sqlalchemy import select
 
 from depot.model import CurrentType, Protocol
-from depot.ocpp_server import CentralSystem
+from depot.ocpp.server import CentralSystem
 from depot.settings import Settings
-from depot.simulator import SimChargerSpec, SimulatedDepot, seed_store
+from depot.sim.simulator import SimChargerSpec, SimulatedDepot, seed_store
 from depot.store import Store
 
 CHARGERS = [SimChargerSpec("S-16", Protocol.OCPP16, CurrentType.AC, 22.0, 3, "A01"),

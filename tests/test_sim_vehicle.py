@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from depot.model import CurrentType
-from depot.sim_vehicle import (
+from depot.sim.vehicle import (
     Limit,
     Period,
     Profile,

@@ -1,7 +1,7 @@
 """The simulated depot's OCPP clients against a central system over loopback.
 
 First against a small test-only central system built here on the `ocpp` package (it records every request
-and lets a test send any call), then against the real `depot.ocpp_server.CentralSystem`. No timed asserts:
+and lets a test send any call), then against the real `depot.ocpp.server.CentralSystem`. No timed asserts:
 `until()` polls a condition and only fails after a generous timeout; the simulator runs on a hand-moved
 clock, so energy and SoC are exact."""
 
@@ -24,7 +24,7 @@ from websockets.asyncio.server import serve
 from websockets.exceptions import ConnectionClosed
 
 from depot.model import ConnectorStatus, CurrentType, Protocol
-from depot.simulator import (
+from depot.sim.simulator import (
     SimChargerSpec,
     SimulatedDepot,
     SimVehicleSpec,
@@ -786,7 +786,7 @@ def test_main_rejects_bad_arguments(capsys):
 
 
 def test_against_the_real_central_system(store, settings):
-    from depot.ocpp_server import CentralSystem
+    from depot.ocpp.server import CentralSystem
 
     chargers, vehicles = [AC16, DC201], [VAN, TRUCK]
     seed_store(store, chargers, vehicles)

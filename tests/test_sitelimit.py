@@ -3,12 +3,12 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from depot import enforcement_store as es
+from depot.control.replan import snapshot
+from depot.control.sitelimit import Reading, building_forecast, demo_building, parse_http_reading, site_limit
 from depot.errors import ValidationError
 from depot.model import Charger, ConnectorStatus, MeterSample, Protocol, Vehicle
-from depot.replan import snapshot
 from depot.settings import Settings
-from depot.sitelimit import Reading, building_forecast, demo_building, parse_http_reading, site_limit
+from depot.store import enforcement as es
 
 NOW = datetime(2026, 11, 20, 22, 0, tzinfo=UTC)
 STALE = timedelta(seconds=120)
@@ -68,7 +68,7 @@ def test_untrusted_chargers_are_planned_around_not_steered(store):
 
 
 def _enforcer(store, **settings):
-    from depot.enforcement import Enforcer
+    from depot.control.enforcement import Enforcer
     from depot.runtime import Runtime
 
     return Enforcer(Runtime(Settings(database_url=store.url, simulator=False, **settings), store, clock=lambda: NOW))

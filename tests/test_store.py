@@ -173,7 +173,7 @@ def test_two_threads_share_one_sqlite_file(db_url):
 
 
 def test_departures_are_replaced_atomically_and_past_ones_kept(store):
-    from depot.departures import Departure
+    from depot.planning.departures import Departure
 
     store.add_vehicle(Vehicle("BUS-1", "Bus 1", 300.0))
     past = Departure("BUS-1", NOW - timedelta(hours=2), energy_kwh=10.0)
@@ -192,7 +192,7 @@ def test_departures_are_replaced_atomically_and_past_ones_kept(store):
 def test_roster_round_trip(store):
     from datetime import time
 
-    from depot.departures import RosterEntry
+    from depot.planning.departures import RosterEntry
 
     store.add_vehicle(Vehicle("BUS-1", "Bus 1", 300.0))
     store.replace_roster([RosterEntry("BUS-1", 4, time(17, 30), time(5, 15), target_soc=95.0)])

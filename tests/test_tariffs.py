@@ -10,9 +10,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from depot.problem import default_prices
-from depot.tariff_io import parse_rates, parse_tariff, tariff_from_json, tariff_to_json
-from depot.tariffs import (
+from depot.costs.tariff_io import parse_rates, parse_tariff, tariff_from_json, tariff_to_json
+from depot.costs.tariffs import (
     DEFAULT_CARBON_G_PER_KWH,
     BillingRate,
     Season,
@@ -27,6 +26,7 @@ from depot.tariffs import (
     slot_rates,
     validate_tariff,
 )
+from depot.planning.snapshot import default_prices
 
 BERLIN = ZoneInfo("Europe/Berlin")
 H = 60

@@ -6,7 +6,7 @@ import socket
 
 import pytest
 
-from depot import ledger
+from depot.costs import ledger
 from layouts import tariffs as page
 from tests.conftest import NOW
 from tests.test_ledger import WED, charge, depot

@@ -26,7 +26,7 @@ TARGET_S = 2.0
 def _simulate(url: str, n: int, ready, stop, plugged) -> None:
     """The simulated depot's process: connect every charger, plug a vehicle into each, run until told."""
     from depot.clock import utc_now
-    from depot.simulator import SimulatedDepot, demo_depot
+    from depot.sim.simulator import SimulatedDepot, demo_depot
 
     async def run() -> None:
         chargers, vehicles = demo_depot(n)
@@ -69,10 +69,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     from depot.clock import utc_now
-    from depot.departures import Departure
+    from depot.planning.departures import Departure
     from depot.runtime import Runtime
     from depot.settings import Settings
-    from depot.simulator import demo_depot, seed_store
+    from depot.sim.simulator import demo_depot, seed_store
     from depot.store import Store
 
     with tempfile.TemporaryDirectory() as tmp:

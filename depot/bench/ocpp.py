@@ -44,7 +44,7 @@ P99_TARGET_MS = 250.0
 
 def serve(db_url: str) -> int:
     """Run a CentralSystem on HOST and a free port until stdin closes or SIGTERM; print `PORT <n>` once up."""
-    from depot.ocpp_server import CentralSystem
+    from depot.ocpp.server import CentralSystem
     from depot.settings import Settings
     from depot.store import Store
 

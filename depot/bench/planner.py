@@ -22,9 +22,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from depot.baselines import earliest_deadline_first, least_laxity_first, lp_bound, uncontrolled
 from depot.bench.synthetic import synthetic_depot
-from depot.planner import Plan, PlanningProblem, check_plan, plan
+from depot.planning.baselines import earliest_deadline_first, least_laxity_first, lp_bound, uncontrolled
+from depot.planning.planner import Plan, PlanningProblem, check_plan, plan
 
 ENERGY_FLOOR = 0.995          # of the LP bound's energy
 COST_CEILING = 1.01           # of the LP bound's cost (energy + demand)

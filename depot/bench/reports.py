@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from depot import ledger, reports
+from depot.costs import ledger, reports
 from depot.model import Charger, CurrentType, Vehicle
 from depot.store import Store
 

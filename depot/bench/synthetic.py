@@ -16,7 +16,7 @@ from datetime import UTC, datetime, timedelta
 
 import numpy as np
 
-from depot.planner import PlanningProblem, VehicleNeed, ac_min_kw, ac_power_kw
+from depot.planning.planner import PlanningProblem, VehicleNeed, ac_min_kw, ac_power_kw
 
 DEFAULT_START = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
 

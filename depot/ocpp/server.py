@@ -1,0 +1,368 @@
+"""The OCPP central system: one websockets server, OCPP 1.6J and 2.0.1 on one port, one outbound call path.
+
+Everything here runs on the runtime's asyncio loop (the `ocpp` package is not thread safe); other threads
+hand coroutines to the runtime. A charger connects to `ws://host:port/<anything>/<charge point id>` offering
+`ocpp2.0.1` and/or `ocpp1.6` (we prefer 2.0.1). Unknown ids are refused with HTTP 404 during the handshake
+unless `settings.accept_unknown_chargers` (commissioning mode), a handshake offering neither subprotocol is
+refused with HTTP 400 by websockets. Each connection gets a version-specific ChargePoint
+(`depot.ocpp.v16.ChargePoint16` / `depot.ocpp.v201.ChargePoint201`) that persists every message before it answers.
+
+Every request to a charger goes through `CentralSystem.call`: it awaits `ChargePoint.call(suppress=False)`,
+whose own `response_timeout` (settings.response_timeout) bounds the wait. It is never wrapped in a shorter
+timeout: a late reply would then be taken as the answer to the next call. Failures become `depot.errors`:
+`ChargerOffline` (no connection, or it closed while we waited), `CallFailed` (CALLERROR, invalid answer or
+no answer in time), `ValidationError` (our request breaks the schema: not sent), `ProfileRejected`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import itertools
+import logging
+from collections.abc import Callable, Coroutine
+from datetime import datetime
+from decimal import Decimal
+from http import HTTPStatus
+from types import ModuleType
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+from ocpp.charge_point import remove_nones, serialize_as_dict, snake_to_camel_case
+from ocpp.exceptions import OCPPError, UnknownCallErrorCodeError
+from ocpp.messages import Call, validate_payload
+from websockets.asyncio.server import Server, ServerConnection, serve
+from websockets.exceptions import ConnectionClosed
+from websockets.http11 import Request, Response
+
+from depot.clock import Clock, utc_now
+from depot.errors import CallFailed, ChargerError, ChargerOffline, ProfileRejected, ValidationError
+from depot.model import Capabilities, EventRecord, Protocol, Transaction
+from depot.ocpp import v16 as ocpp16
+from depot.ocpp import v201 as ocpp201
+from depot.ocpp.base import LOGGER, ChargerEvent, DepotChargePoint
+from depot.settings import Settings
+from depot.store import Store
+
+__all__ = ["CentralSystem", "ChargerEvent", "SUBPROTOCOLS", "charger_id_from_path"]
+
+SUBPROTOCOLS = [Protocol.OCPP201.value, Protocol.OCPP16.value]  # the server's order decides: 2.0.1 first
+JOURNAL_EVERY_S = 0.2  # raw messages and last-seen times are written at most this late …
+JOURNAL_MAX = 500  # … or as soon as this many are waiting
+FOLLOWUPS_AT_ONCE = 16  # capability reads after boots in flight at once
+_CHARGE_POINTS: dict[Protocol, type[DepotChargePoint]] = {
+    Protocol.OCPP16: ocpp16.ChargePoint16, Protocol.OCPP201: ocpp201.ChargePoint201}
+_REQUESTS: dict[Protocol, ModuleType] = {Protocol.OCPP16: ocpp16, Protocol.OCPP201: ocpp201}
+
+
+def charger_id_from_path(path: str) -> str:
+    """The charge point id: the last non-empty segment of the URL path, percent-decoded ("" if none)."""
+    segments = [s for s in urlsplit(path).path.split("/") if s]
+    return unquote(segments[-1]) if segments else ""
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return float(value)
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    return value
+
+
+def _plain_result(result: Any) -> Any:
+    """The package hands 1.6 GetCompositeSchedule answers back with Decimal limits: make them floats."""
+    if not dataclasses.is_dataclass(result):
+        return result
+    return dataclasses.replace(result, **{f.name: _plain(getattr(result, f.name)) for f in dataclasses.fields(result)})
+
+
+class CentralSystem:
+    def __init__(self, store: Store, settings: Settings, *, clock: Clock = utc_now,
+                 on_event: Callable[[ChargerEvent], None] | None = None):
+        self.store = store
+        self.settings = settings
+        self.clock = clock
+        self.on_event = on_event
+        self._server: Server | None = None
+        self._chargers: dict[str, DepotChargePoint] = {}
+        self._tasks: set[asyncio.Task] = set()
+        self._events: list[EventRecord] = []
+        self._seen: dict[str, datetime] = {}
+        self._journal_task: asyncio.Task | None = None
+        self._followups = asyncio.Semaphore(FOLLOWUPS_AT_ONCE)
+        self._remote_start_ids = itertools.count(int(clock().timestamp()) % 1_000_000_000)
+
+    # ------------------------------------------------------------ life cycle
+
+    async def start(self) -> None:
+        if self._server is not None:
+            raise RuntimeError("the central system is already started")
+        self._server = await serve(self._serve_connection, self.settings.ocpp_host, self.settings.ocpp_port,
+                                   subprotocols=SUBPROTOCOLS, process_request=self._check_handshake,
+                                   logger=logging.getLogger("depot.ocpp.websocket"))
+        self._journal_task = asyncio.ensure_future(self._journal_writer())
+        LOGGER.info("OCPP central system listening on %s:%s", self.settings.ocpp_host, self.port)
+
+    async def stop(self) -> None:
+        """Close every charger connection (1001 going away), then the server, then our follow-up tasks."""
+        if self._server is None:
+            return
+        server, self._server = self._server, None
+        server.close()
+        await server.wait_closed()
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self._journal_task is not None:
+            self._journal_task.cancel()
+            await asyncio.gather(self._journal_task, return_exceptions=True)
+            self._journal_task = None
+        self.flush_journal()
+
+    # ------------------------------------------------------------ the raw message journal
+
+    def journal(self, record: EventRecord, *, seen: bool) -> None:
+        """Queue a raw message for the event log (and, for a message from the charger, its last-seen time)."""
+        self._events.append(record)
+        if seen:
+            self._seen[record.charger_id] = record.at
+        if len(self._events) >= JOURNAL_MAX:
+            self.flush_journal()
+
+    def flush_journal(self) -> None:
+        """Write what the journal holds, in one transaction."""
+        events, seen = self._events, self._seen
+        if not events and not seen:
+            return
+        self._events, self._seen = [], {}
+        try:
+            self.store.write_journal(events, seen)
+        except Exception:  # noqa: BLE001 - the log must not take the server down; say what was lost
+            LOGGER.exception("could not write %d raw messages to the event log", len(events))
+
+    async def _journal_writer(self) -> None:
+        while True:
+            await asyncio.sleep(JOURNAL_EVERY_S)
+            self.flush_journal()
+
+    @property
+    def port(self) -> int:
+        if self._server is None:
+            raise RuntimeError("the central system is not started")
+        return self._server.sockets[0].getsockname()[1]
+
+    def connected(self) -> dict[str, Protocol]:
+        """Charger ids with an open websocket, and the protocol each speaks."""
+        return {cid: cp.protocol for cid, cp in self._chargers.items()}
+
+    # ------------------------------------------------------------ connections
+
+    def _check_handshake(self, connection: ServerConnection, request: Request) -> Response | None:
+        charger_id = charger_id_from_path(request.path)
+        if not charger_id:
+            return connection.respond(HTTPStatus.NOT_FOUND, "No charge point id in the URL path.\n")
+        if self.settings.accept_unknown_chargers or self.store.get_charger(charger_id) is not None:
+            return None
+        LOGGER.warning("refused unknown charge point %r (commissioning mode is off)", charger_id)
+        return connection.respond(HTTPStatus.NOT_FOUND, "Unknown charge point.\n")
+
+    async def _serve_connection(self, ws: ServerConnection) -> None:
+        charger_id = charger_id_from_path(ws.request.path)
+        protocol = Protocol(ws.subprotocol)
+        now = self.clock()
+        if self.store.get_charger(charger_id) is None:
+            if not self.settings.accept_unknown_chargers:  # removed since the handshake
+                await ws.close(1008, "unknown charge point")
+                return
+            self.store.register_unknown(charger_id, protocol, now)
+            LOGGER.warning("commissioning: recorded unknown charge point %r (%s)", charger_id, protocol.value)
+        cp = _CHARGE_POINTS[protocol](charger_id, ws, self)
+        previous = self._chargers.get(charger_id)
+        self._chargers[charger_id] = cp
+        if previous is not None:  # a reconnect while the old socket still looked open: the new one wins
+            LOGGER.warning("charger %s connected again: closing its previous connection", charger_id)
+            self.spawn(previous._connection.close(1000, "replaced by a new connection"), f"close old {charger_id}")
+        self.store.touch(charger_id, now)
+        self.emit(ChargerEvent(charger_id, "connected", now, detail={"protocol": protocol.value}))
+        try:
+            await cp.start()
+        except ConnectionClosed:
+            pass
+        except Exception:
+            LOGGER.exception("charger %s: connection ended by an error", charger_id)
+        finally:
+            cp.closed.set()
+            if self._chargers.get(charger_id) is cp:
+                del self._chargers[charger_id]
+                self.emit(ChargerEvent(charger_id, "disconnected", self.clock(),
+                                       detail={"code": ws.close_code, "reason": ws.close_reason}))
+
+    # ------------------------------------------------------------ the hub the charge points use
+
+    def emit(self, event: ChargerEvent) -> None:
+        if self.on_event is None:
+            return
+        try:
+            self.on_event(event)
+        except Exception:
+            LOGGER.exception("on_event failed for %r", event)
+
+    def spawn(self, coro: Coroutine[Any, Any, Any], what: str) -> None:
+        task = asyncio.get_running_loop().create_task(coro, name=what)
+        self._tasks.add(task)
+        task.add_done_callback(self._task_done)
+
+    def _task_done(self, task: asyncio.Task) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            LOGGER.error("%s failed", task.get_name(), exc_info=task.exception())
+
+    def after_boot(self, charger_id: str) -> None:
+        self.spawn(self._read_capabilities_in_turn(charger_id), f"capabilities of {charger_id}")
+
+    async def _read_capabilities_in_turn(self, charger_id: str) -> None:
+        """After a depot-wide boot (a power cut) hundreds of chargers boot at once: read their capabilities
+        a few at a time, so the follow-up calls do not crowd out their live traffic."""
+        async with self._followups:
+            await self.read_capabilities(charger_id)
+
+    async def read_capabilities(self, charger_id: str) -> Capabilities | None:
+        """Ask the charger for its smart-charging limits and store them; None (logged) if it does not answer."""
+        api = self._requests(charger_id)
+        try:
+            result = await self.call(charger_id, api.capabilities_request())
+        except ChargerError as exc:
+            LOGGER.warning("charger %s: smart-charging capabilities not read: %s", charger_id, exc)
+            return None
+        caps = api.parse_capabilities(result)
+        self.store.set_capabilities(charger_id, caps)
+        LOGGER.info("charger %s: capabilities %s", charger_id, caps)
+        return caps
+
+    # ------------------------------------------------------------ the one outbound call path
+
+    async def call(self, charger_id: str, request) -> Any:
+        """Send one request (an `ocpp.v16.call` / `ocpp.v201.call` dataclass) and return the charger's
+        `call_result` dataclass (nested values are plain dicts, lists, str and numbers; snake_case keys)."""
+        cp = self._chargers.get(charger_id)
+        if cp is None:
+            raise ChargerOffline(charger_id)
+        action = type(request).__name__
+        await self._check_request(cp, request)
+        sent = asyncio.ensure_future(cp.call(request, suppress=False))
+        closed = asyncio.ensure_future(cp.closed.wait())
+        try:
+            done, _ = await asyncio.wait({sent, closed}, return_when=asyncio.FIRST_COMPLETED)
+        except BaseException:  # we were cancelled: so is the request
+            sent.cancel()
+            raise
+        finally:
+            closed.cancel()
+        if sent not in done:  # the connection closed under us: this ChargePoint is over, no answer will come
+            sent.cancel()
+            raise ChargerOffline(charger_id)
+        try:
+            return _plain_result(sent.result())
+        except OCPPError as exc:  # a CALLERROR, or an answer that breaks the schema
+            raise CallFailed(charger_id, action, f"{exc.code}: {exc.description}") from exc
+        except UnknownCallErrorCodeError as exc:
+            raise CallFailed(charger_id, action, str(exc)) from exc
+        except TimeoutError as exc:
+            raise CallFailed(charger_id, action, f"no answer within {self.settings.response_timeout:g} s") from exc
+        except ConnectionClosed as exc:
+            raise ChargerOffline(charger_id) from exc
+
+    @staticmethod
+    async def _check_request(cp: DepotChargePoint, request) -> None:
+        """Validate our request before it leaves, so that a schema error is ours, not the charger's."""
+        action = type(request).__name__
+        payload = remove_nones(snake_to_camel_case(serialize_as_dict(request)))
+        try:
+            await validate_payload(Call("-", action, payload), cp._ocpp_version)
+        except OCPPError as exc:
+            raise ValidationError(f"{action} request", str(exc.details.get("cause") or exc.description)) from exc
+
+    def _charge_point(self, charger_id: str) -> DepotChargePoint:
+        cp = self._chargers.get(charger_id)
+        if cp is None:
+            raise ChargerOffline(charger_id)
+        return cp
+
+    def _requests(self, charger_id: str) -> ModuleType:
+        return _REQUESTS[self._charge_point(charger_id).protocol]
+
+    def _only(self, charger_id: str, protocol: Protocol, action: str) -> None:
+        if self._charge_point(charger_id).protocol is not protocol:
+            raise CallFailed(charger_id, action, f"only available over {protocol.value}")
+
+    # ------------------------------------------------------------ convenience requests (both versions)
+
+    async def remote_start(self, charger_id: str, connector_id: int, id_tag: str, *,
+                           charging_profile: dict | None = None, token_type: str | None = None):
+        """RemoteStartTransaction (1.6) / RequestStartTransaction (2.0.1, connector_id is the evseId)."""
+        req = self._requests(charger_id).remote_start(connector_id, id_tag, remote_start_id=next(self._remote_start_ids),
+                                                      charging_profile=charging_profile, token_type=token_type)
+        return await self.call(charger_id, req)
+
+    async def remote_stop(self, charger_id: str, transaction: Transaction):
+        """RemoteStopTransaction with our id (1.6) / RequestStopTransaction with the charger's id (2.0.1)."""
+        return await self.call(charger_id, self._requests(charger_id).remote_stop(transaction))
+
+    async def reset(self, charger_id: str, hard: bool):
+        """Hard/Soft (1.6) = Immediate/OnIdle (2.0.1)."""
+        return await self.call(charger_id, self._requests(charger_id).reset(hard))
+
+    async def change_availability(self, charger_id: str, connector_id: int, operative: bool):
+        """connector_id 0 = the whole charger."""
+        return await self.call(charger_id, self._requests(charger_id).change_availability(connector_id, operative))
+
+    async def unlock_connector(self, charger_id: str, connector_id: int):
+        return await self.call(charger_id, self._requests(charger_id).unlock_connector(connector_id))
+
+    async def trigger_message(self, charger_id: str, what: str, connector_id: int | None = None):
+        """`what` is the action to trigger, e.g. "StatusNotification", "MeterValues", "Heartbeat"."""
+        return await self.call(charger_id, self._requests(charger_id).trigger_message(what, connector_id))
+
+    async def set_charging_profile(self, charger_id: str, connector_or_evse_id: int, profile: dict):
+        """Install `profile` (the version's ChargingProfile payload, camelCase as on the wire); raises
+        ProfileRejected unless the charger answers Accepted."""
+        api = self._requests(charger_id)
+        result = await self.call(charger_id, api.set_charging_profile(connector_or_evse_id, profile))
+        if result.status != "Accepted":
+            raise ProfileRejected(charger_id, api.profile_id(profile), str(result.status))
+        return result
+
+    async def clear_charging_profile(self, charger_id: str, *, profile_id: int | None = None,
+                                     connector_id: int | None = None, purpose: str | None = None,
+                                     stack_level: int | None = None):
+        """Clear by id and/or criteria (connector_id is the evseId in 2.0.1)."""
+        req = self._requests(charger_id).clear_charging_profile(profile_id=profile_id, connector_id=connector_id,
+                                                                purpose=purpose, stack_level=stack_level)
+        return await self.call(charger_id, req)
+
+    async def get_composite_schedule(self, charger_id: str, connector_or_evse_id: int, duration_s: int,
+                                     unit: str | None = None):
+        req = self._requests(charger_id).get_composite_schedule(connector_or_evse_id, duration_s, unit)
+        return await self.call(charger_id, req)
+
+    # ------------------------------------------------------------ configuration (version specific)
+
+    async def get_configuration(self, charger_id: str, keys: list[str] | None = None):
+        self._only(charger_id, Protocol.OCPP16, "GetConfiguration")
+        return await self.call(charger_id, ocpp16.get_configuration(keys))
+
+    async def change_configuration(self, charger_id: str, key: str, value: str):
+        self._only(charger_id, Protocol.OCPP16, "ChangeConfiguration")
+        return await self.call(charger_id, ocpp16.change_configuration(key, value))
+
+    async def get_variables(self, charger_id: str, pairs: list[tuple[str, str]]):
+        """[(component, variable)] -> the GetVariables result (its get_variable_result list)."""
+        self._only(charger_id, Protocol.OCPP201, "GetVariables")
+        return await self.call(charger_id, ocpp201.get_variables(pairs))
+
+    async def set_variables(self, charger_id: str, triples: list[tuple[str, str, str]]):
+        """[(component, variable, value)]."""
+        self._only(charger_id, Protocol.OCPP201, "SetVariables")
+        return await self.call(charger_id, ocpp201.set_variables(triples))

@@ -1,0 +1,361 @@
+"""People: user accounts and roles, login throttling, the audit log, and the web app's signing secret.
+
+Tables (migration 0005): `users`, `login_attempts`, `audit_log`, `app_secrets`. Like `depot.store`, every
+function is one logical operation in its own session and returns frozen values, never live rows. Passwords
+are hashed with werkzeug (scrypt, salted); no password or hash ever leaves this module except as a hash.
+
+Roles (see `depot.web.auth.MATRIX` for what each may do):
+    manager      everything, including users, tariffs and site settings
+    dispatcher   planner and departures; floor plan read-only
+    maintenance  alerts, chargers, maintenance windows, remote actions; floor plan read-only
+    viewer       read-only
+
+Throttling (`throttle_wait`, pure): more than `MAX_FAILURES_PER_NAME` failed logins for one name, or
+`MAX_FAILURES_PER_IP` from one address, within `THROTTLE_WINDOW` refuse every login for that name / address
+(even with the right password) until the oldest counted failure leaves the window. It runs on wall-clock
+time, never on the demo's compressed clock.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import secrets
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import Boolean, Index, Integer, String, Text, func, select
+from sqlalchemy.orm import Mapped, mapped_column
+from werkzeug.security import check_password_hash, generate_password_hash
+
+from depot.errors import NotFound, ValidationError
+from depot.store import Base, Store, UTCDateTime
+
+MANAGER, DISPATCHER, MAINTENANCE, VIEWER = "manager", "dispatcher", "maintenance", "viewer"
+ROLES = (MANAGER, DISPATCHER, MAINTENANCE, VIEWER)
+ROLE_TEXT = {
+    MANAGER: "everything, including users, tariffs and site settings",
+    DISPATCHER: "planner and departures; floor plan read-only",
+    MAINTENANCE: "alerts, chargers and remote actions; floor plan read-only",
+    VIEWER: "read-only",
+}
+MIN_PASSWORD = 8
+NAME_RE = re.compile(r"^[A-Za-z0-9._@-]{2,64}$")
+
+THROTTLE_WINDOW = timedelta(minutes=15)
+MAX_FAILURES_PER_NAME = 5
+MAX_FAILURES_PER_IP = 20
+
+# The demo (`make run`, simulator on) creates one user per role with these passwords; the login page shows
+# them only in demo mode.
+DEMO_USERS = ((MANAGER, "manager", "manager-demo"), (DISPATCHER, "dispatcher", "dispatcher-demo"),
+              (MAINTENANCE, "maintenance", "maintenance-demo"), (VIEWER, "viewer", "viewer-demo"))
+
+
+# ---------------------------------------------------------------- tables
+
+
+class UserRow(Base):
+    __tablename__ = "users"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    role: Mapped[str] = mapped_column(String(16))
+    password_hash: Mapped[str] = mapped_column(String(255))
+    disabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    session_version: Mapped[int] = mapped_column(Integer, default=1)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class LoginAttemptRow(Base):
+    __tablename__ = "login_attempts"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+    name: Mapped[str] = mapped_column(String(64))
+    ip: Mapped[str] = mapped_column(String(64))
+    ok: Mapped[bool] = mapped_column(Boolean)
+
+    __table_args__ = (Index("ix_login_attempts_name_at", "name", "at"), Index("ix_login_attempts_ip_at", "ip", "at"))
+
+
+class AuditRow(Base):
+    __tablename__ = "audit_log"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    who: Mapped[str] = mapped_column(String(64))
+    action: Mapped[str] = mapped_column(String(64))
+    target: Mapped[str | None] = mapped_column(String(128), index=True)
+    detail: Mapped[str] = mapped_column(Text, default="{}")
+    result: Mapped[str] = mapped_column(String(500))
+    ok: Mapped[bool] = mapped_column(Boolean, default=True)
+
+
+class SecretRow(Base):
+    __tablename__ = "app_secrets"
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[str] = mapped_column(String(255))
+
+
+# ---------------------------------------------------------------- values
+
+
+@dataclass(frozen=True)
+class User:
+    id: int
+    name: str
+    role: str
+    disabled: bool
+    session_version: int
+    created_at: datetime
+    last_login_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class LoginResult:
+    """`user` when the login succeeded; otherwise `reason` is "invalid" (unknown name, wrong password or
+    disabled account: deliberately one answer) or "throttled" with `retry_after`."""
+
+    user: User | None
+    reason: str
+    retry_after: timedelta | None = None
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    id: int
+    at: datetime
+    who: str
+    action: str
+    target: str | None
+    detail: dict
+    result: str
+    ok: bool
+
+
+def _user(r: UserRow) -> User:
+    return User(r.id, r.name, r.role, r.disabled, r.session_version, r.created_at, r.last_login_at)
+
+
+def _audit(r: AuditRow) -> AuditEntry:
+    try:
+        detail = json.loads(r.detail or "{}")
+    except ValueError:
+        detail = {"raw": r.detail}
+    return AuditEntry(r.id, r.at, r.who, r.action, r.target, detail, r.result, r.ok)
+
+
+# ---------------------------------------------------------------- validation (pure)
+
+
+def check_role(role: str) -> str:
+    role = (role or "").strip().lower()
+    if role not in ROLES:
+        raise ValidationError("role", f"{role!r} is not one of {', '.join(ROLES)}")
+    return role
+
+
+def check_name(name: str) -> str:
+    name = (name or "").strip()
+    if not NAME_RE.match(name):
+        raise ValidationError("name", "2–64 letters, digits or . _ @ -")
+    return name
+
+
+def check_password(password: str) -> str:
+    if not password or len(password) < MIN_PASSWORD:
+        raise ValidationError("password", f"at least {MIN_PASSWORD} characters")
+    if len(password) > 512:
+        raise ValidationError("password", "at most 512 characters")
+    return password
+
+
+def hash_password(password: str) -> str:
+    return generate_password_hash(check_password(password))
+
+
+# A hash to check unknown names against, so that "no such user" takes as long as "wrong password".
+_DUMMY_HASH = generate_password_hash("not-a-real-password")
+
+
+def throttle_wait(name_failures: Sequence[datetime], ip_failures: Sequence[datetime], now: datetime, *,
+                  window: timedelta = THROTTLE_WINDOW, per_name: int = MAX_FAILURES_PER_NAME,
+                  per_ip: int = MAX_FAILURES_PER_IP) -> timedelta | None:
+    """PURE: how long logins must wait, or None. Failures are the failed attempts' times (any order)."""
+    waits = []
+    for failures, limit in ((name_failures, per_name), (ip_failures, per_ip)):
+        recent = sorted(t for t in failures if now - t < window)
+        if len(recent) >= limit:
+            # refused until enough failures age out that fewer than `limit` remain
+            waits.append(recent[len(recent) - limit] + window - now)
+    return max(waits) if waits else None
+
+
+# ---------------------------------------------------------------- users
+
+
+def add_user(store: Store, name: str, role: str, password: str, *, now: datetime, by: str = "system") -> User:
+    name, role, pw_hash = check_name(name), check_role(role), hash_password(password)
+    with store.session() as s:
+        if s.scalar(select(UserRow).where(func.lower(UserRow.name) == name.lower())) is not None:
+            raise ValidationError("name", f"a user {name!r} exists already")
+        row = UserRow(name=name, role=role, password_hash=pw_hash, disabled=False, session_version=1, created_at=now)
+        s.add(row)
+        s.flush()
+        user = _user(row)
+    audit(store, by, "user.add", target=f"user:{name}", detail={"role": role}, now=now)
+    return user
+
+
+def list_users(store: Store) -> list[User]:
+    with store.session() as s:
+        return [_user(r) for r in s.scalars(select(UserRow).order_by(UserRow.name))]
+
+
+def get_user(store: Store, name: str) -> User | None:
+    with store.session() as s:
+        row = s.scalar(select(UserRow).where(func.lower(UserRow.name) == (name or "").strip().lower()))
+        return None if row is None else _user(row)
+
+
+def get_user_by_id(store: Store, user_id: int) -> User | None:
+    with store.session() as s:
+        row = s.get(UserRow, user_id)
+        return None if row is None else _user(row)
+
+
+def _row(s, name: str) -> UserRow:
+    row = s.scalar(select(UserRow).where(func.lower(UserRow.name) == (name or "").strip().lower()))
+    if row is None:
+        raise NotFound("user", name)
+    return row
+
+
+def set_role(store: Store, name: str, role: str, *, now: datetime, by: str = "system") -> User:
+    role = check_role(role)
+    with store.session() as s:
+        row = _row(s, name)
+        before = row.role
+        if before == MANAGER and role != MANAGER:
+            _keep_a_manager(s, row)
+        row.role = role
+        user = _user(row)
+    audit(store, by, "user.set_role", target=f"user:{user.name}", detail={"from": before, "to": role}, now=now)
+    return user
+
+
+def set_disabled(store: Store, name: str, disabled: bool = True, *, now: datetime, by: str = "system") -> User:
+    """Disable (or enable) an account; a disabled user's sessions end at their next request."""
+    with store.session() as s:
+        row = _row(s, name)
+        if disabled and row.role == MANAGER and not row.disabled:
+            _keep_a_manager(s, row)
+        row.disabled = disabled
+        row.session_version += 1
+        user = _user(row)
+    audit(store, by, "user.disable" if disabled else "user.enable", target=f"user:{user.name}", now=now)
+    return user
+
+
+def set_password(store: Store, name: str, password: str, *, now: datetime, by: str = "system") -> User:
+    """New password; every other session of this user ends."""
+    pw_hash = hash_password(password)
+    with store.session() as s:
+        row = _row(s, name)
+        row.password_hash = pw_hash
+        row.session_version += 1
+        user = _user(row)
+    audit(store, by, "user.set_password", target=f"user:{user.name}", now=now)
+    return user
+
+
+def _keep_a_manager(s, row: UserRow) -> None:
+    others = s.scalar(select(func.count()).select_from(UserRow).where(
+        UserRow.role == MANAGER, UserRow.disabled.is_(False), UserRow.id != row.id)) or 0
+    if others == 0:
+        raise ValidationError("role", "the last active manager cannot be demoted or disabled")
+
+
+def authenticate(store: Store, name: str, password: str, *, ip: str, now: datetime,
+                 wall: datetime | None = None) -> LoginResult:
+    """Check a login, throttled per name and per address; every attempt is recorded (and audited at `now`,
+    the depot's clock). Throttling counts on `wall` (real time; default `now`), never on a demo clock."""
+    name = (name or "").strip()[:64]
+    ip = (ip or "?")[:64]
+    wall = wall or now
+    since = wall - THROTTLE_WINDOW
+    with store.session() as s:
+        by_name = list(s.scalars(select(LoginAttemptRow.at).where(
+            func.lower(LoginAttemptRow.name) == name.lower(), LoginAttemptRow.ok.is_(False), LoginAttemptRow.at > since)))
+        by_ip = list(s.scalars(select(LoginAttemptRow.at).where(
+            LoginAttemptRow.ip == ip, LoginAttemptRow.ok.is_(False), LoginAttemptRow.at > since)))
+    wait = throttle_wait(by_name, by_ip, wall)
+    if wait is not None:
+        audit(store, name or "?", "login", detail={"ip": ip}, result="refused: throttled", ok=False, now=now)
+        return LoginResult(None, "throttled", wait)
+    with store.session() as s:
+        row = s.scalar(select(UserRow).where(func.lower(UserRow.name) == name.lower())) if name else None
+        ok = check_password_hash(row.password_hash if row else _DUMMY_HASH, password or "")
+        ok = ok and row is not None and not row.disabled
+        s.add(LoginAttemptRow(at=wall, name=name, ip=ip, ok=ok))
+        if ok:
+            row.last_login_at = now
+            user = _user(row)
+        if s.scalar(select(func.count()).select_from(LoginAttemptRow)) > 50_000:  # keep the table small
+            s.execute(LoginAttemptRow.__table__.delete().where(LoginAttemptRow.at < wall - timedelta(days=30)))
+    audit(store, name or "?", "login", detail={"ip": ip}, result="ok" if ok else "refused: invalid credentials",
+          ok=ok, now=now)
+    return LoginResult(user, "ok") if ok else LoginResult(None, "invalid")
+
+
+def ensure_demo_users(store: Store, *, now: datetime) -> list[tuple[str, str, str]]:
+    """Create the demo's users that do not exist yet; returns every (role, name, password) of the demo."""
+    for role, name, password in DEMO_USERS:
+        if get_user(store, name) is None:
+            add_user(store, name, role, password, now=now, by="demo")
+    return list(DEMO_USERS)
+
+
+# ---------------------------------------------------------------- audit log
+
+
+def audit(store: Store, who: str, action: str, *, target: str | None = None, detail: dict | None = None,
+          result: str = "ok", ok: bool = True, now: datetime) -> AuditEntry:
+    """Record who did what, to what, when, and with which result."""
+    with store.session() as s:
+        row = AuditRow(at=now, who=(who or "?")[:64], action=action[:64], target=target[:128] if target else None,
+                       detail=json.dumps(detail or {}, separators=(",", ":"), default=str),
+                       result=(result or "")[:500], ok=ok)
+        s.add(row)
+        s.flush()
+        return _audit(row)
+
+
+def audit_log(store: Store, *, limit: int = 200, target: str | None = None, target_prefix: str | None = None,
+              who: str | None = None, action_prefix: str | None = None) -> list[AuditEntry]:
+    """Newest first."""
+    with store.session() as s:
+        q = select(AuditRow)
+        if target is not None:
+            q = q.where(AuditRow.target == target)
+        if target_prefix is not None:
+            q = q.where(AuditRow.target.startswith(target_prefix))
+        if who is not None:
+            q = q.where(AuditRow.who == who)
+        if action_prefix is not None:
+            q = q.where(AuditRow.action.startswith(action_prefix))
+        return [_audit(r) for r in s.scalars(q.order_by(AuditRow.id.desc()).limit(limit))]
+
+
+# ---------------------------------------------------------------- the web app's signing key
+
+
+def secret_key(store: Store) -> str:
+    """The Flask signing key when none is configured: made once, kept in the database, so that sessions
+    survive a restart and every process of one depot agrees."""
+    with store.session() as s:
+        row = s.get(SecretRow, "flask")
+        if row is None:
+            row = SecretRow(name="flask", value=secrets.token_urlsafe(48))
+            s.add(row)
+        return row.value

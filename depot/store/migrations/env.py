@@ -1,0 +1,40 @@
+"""Alembic environment: migrations run on the connection `Store.migrate()` hands over (or the URL)."""
+
+from alembic import context
+from sqlalchemy import engine_from_config, pool
+
+import depot.costs.ledger  # noqa: F401
+import depot.store.enforcement  # noqa: F401,E402  (its tables)
+from depot.people import users as people  # noqa: F401,E402,I001  (their tables)
+from depot.store import Base
+
+config = context.config
+target_metadata = Base.metadata
+
+
+def run_migrations_offline() -> None:
+    context.configure(url=config.get_main_option("sqlalchemy.url"), target_metadata=target_metadata,
+                      literal_binds=True, render_as_batch=True)
+    with context.begin_transaction():
+        context.run_migrations()
+
+
+def run_migrations_online() -> None:
+    connection = config.attributes.get("connection")
+    if connection is not None:
+        context.configure(connection=connection, target_metadata=target_metadata, render_as_batch=True)
+        with context.begin_transaction():
+            context.run_migrations()
+        return
+    engine = engine_from_config(config.get_section(config.config_ini_section, {}), prefix="sqlalchemy.",
+                                poolclass=pool.NullPool)
+    with engine.connect() as conn:
+        context.configure(connection=conn, target_metadata=target_metadata, render_as_batch=True)
+        with context.begin_transaction():
+            context.run_migrations()
+
+
+if context.is_offline_mode():
+    run_migrations_offline()
+else:
+    run_migrations_online()
