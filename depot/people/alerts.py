@@ -24,47 +24,19 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Index, Integer, String, Text, func, select
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy import func, select
 
 from depot.errors import NotFound, ValidationError
 from depot.people import alert_rules as rules
 from depot.people.alert_rules import RANK, Condition, alert_key
 from depot.people.users import audit
-from depot.store import Base, Store, UTCDateTime
+from depot.store import Store
+from depot.store.tables_people import AlertRow
 
 log = logging.getLogger(__name__)
 
 OPEN, ACKNOWLEDGED, RESOLVED = "open", "acknowledged", "resolved"
 UNRESOLVED = (OPEN, ACKNOWLEDGED)
-
-
-class AlertRow(Base):
-    __tablename__ = "alerts"
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    key: Mapped[str] = mapped_column(String(255))
-    kind: Mapped[str] = mapped_column(String(32))
-    severity: Mapped[str] = mapped_column(String(16))
-    charger_id: Mapped[str | None] = mapped_column(String(64))
-    connector_id: Mapped[int | None] = mapped_column(Integer)
-    vehicle_id: Mapped[str | None] = mapped_column(String(64))
-    message: Mapped[str] = mapped_column(String(500))
-    detail: Mapped[str] = mapped_column(Text, default="{}")
-    first_seen: Mapped[datetime] = mapped_column(UTCDateTime)
-    last_seen: Mapped[datetime] = mapped_column(UTCDateTime)
-    count: Mapped[int] = mapped_column(Integer, default=1)
-    status: Mapped[str] = mapped_column(String(16), default=OPEN)
-    assignee: Mapped[str | None] = mapped_column(String(64))
-    acknowledged_by: Mapped[str | None] = mapped_column(String(64))
-    acknowledged_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    ack_note: Mapped[str | None] = mapped_column(String(500))
-    resolved_by: Mapped[str | None] = mapped_column(String(64))
-    resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    resolve_note: Mapped[str | None] = mapped_column(String(500))
-    notified_severity: Mapped[str | None] = mapped_column(String(16))
-
-    __table_args__ = (Index("ix_alerts_key_status", "key", "status"), Index("ix_alerts_status_kind", "status", "kind"),
-                      Index("ix_alerts_charger", "charger_id"))
 
 
 @dataclass(frozen=True)

@@ -20,56 +20,18 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ForeignKey, Index, Integer, String, Text, select
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy import select
 
 from depot.errors import ChargerError, NotFound, ValidationError
 from depot.people.users import audit, audit_log
-from depot.store import Base, ChargerRow, Store, UTCDateTime
+from depot.store import ChargerRow, Store
+from depot.store.tables_people import TicketNoteRow, TicketRow, WindowRow
 
 log = logging.getLogger(__name__)
 
 TICKET_STATUSES = ("open", "in progress", "waiting for parts", "closed")
 SCHEDULED, ACTIVE, DONE, CANCELLED = "scheduled", "active", "done", "cancelled"
 WINDOWS_EVERY_S = 5.0  # real seconds between looks at the windows
-
-
-class TicketRow(Base):
-    __tablename__ = "tickets"
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    charger_id: Mapped[str] = mapped_column(String(64), index=True)
-    title: Mapped[str] = mapped_column(String(200))
-    status: Mapped[str] = mapped_column(String(32), default="open")
-    assignee: Mapped[str | None] = mapped_column(String(64))
-    alert_id: Mapped[int | None] = mapped_column(Integer)
-    created_by: Mapped[str] = mapped_column(String(64))
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
-    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
-
-
-class TicketNoteRow(Base):
-    __tablename__ = "ticket_notes"
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id", ondelete="CASCADE"), index=True)
-    at: Mapped[datetime] = mapped_column(UTCDateTime)
-    author: Mapped[str] = mapped_column(String(64))
-    text: Mapped[str] = mapped_column(Text)
-
-
-class WindowRow(Base):
-    __tablename__ = "maintenance_windows"
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    charger_id: Mapped[str] = mapped_column(String(64))
-    start: Mapped[datetime] = mapped_column(UTCDateTime)
-    end: Mapped[datetime] = mapped_column(UTCDateTime)
-    reason: Mapped[str] = mapped_column(String(200))
-    state: Mapped[str] = mapped_column(String(16), default=SCHEDULED)
-    created_by: Mapped[str] = mapped_column(String(64))
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
-    start_result: Mapped[str | None] = mapped_column(String(200))
-    end_result: Mapped[str | None] = mapped_column(String(200))
-
-    __table_args__ = (Index("ix_windows_charger_start", "charger_id", "start"), Index("ix_windows_state", "state"))
 
 
 @dataclass(frozen=True)

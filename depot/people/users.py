@@ -25,12 +25,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import Boolean, Index, Integer, String, Text, func, select
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy import func, select
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from depot.errors import NotFound, ValidationError
-from depot.store import Base, Store, UTCDateTime
+from depot.store import Store
+from depot.store.tables_people import AuditRow, LoginAttemptRow, SecretRow, UserRow
 
 MANAGER, DISPATCHER, MAINTENANCE, VIEWER = "manager", "dispatcher", "maintenance", "viewer"
 ROLES = (MANAGER, DISPATCHER, MAINTENANCE, VIEWER)
@@ -54,47 +54,6 @@ DEMO_USERS = ((MANAGER, "manager", "manager-demo"), (DISPATCHER, "dispatcher", "
 
 
 # ---------------------------------------------------------------- tables
-
-
-class UserRow(Base):
-    __tablename__ = "users"
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    name: Mapped[str] = mapped_column(String(64), unique=True)
-    role: Mapped[str] = mapped_column(String(16))
-    password_hash: Mapped[str] = mapped_column(String(255))
-    disabled: Mapped[bool] = mapped_column(Boolean, default=False)
-    session_version: Mapped[int] = mapped_column(Integer, default=1)
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
-    last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-
-
-class LoginAttemptRow(Base):
-    __tablename__ = "login_attempts"
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    at: Mapped[datetime] = mapped_column(UTCDateTime)
-    name: Mapped[str] = mapped_column(String(64))
-    ip: Mapped[str] = mapped_column(String(64))
-    ok: Mapped[bool] = mapped_column(Boolean)
-
-    __table_args__ = (Index("ix_login_attempts_name_at", "name", "at"), Index("ix_login_attempts_ip_at", "ip", "at"))
-
-
-class AuditRow(Base):
-    __tablename__ = "audit_log"
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
-    who: Mapped[str] = mapped_column(String(64))
-    action: Mapped[str] = mapped_column(String(64))
-    target: Mapped[str | None] = mapped_column(String(128), index=True)
-    detail: Mapped[str] = mapped_column(Text, default="{}")
-    result: Mapped[str] = mapped_column(String(500))
-    ok: Mapped[bool] = mapped_column(Boolean, default=True)
-
-
-class SecretRow(Base):
-    __tablename__ = "app_secrets"
-    name: Mapped[str] = mapped_column(String(64), primary_key=True)
-    value: Mapped[str] = mapped_column(String(255))
 
 
 # ---------------------------------------------------------------- values

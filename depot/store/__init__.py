@@ -14,19 +14,17 @@ import json
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime, time, timedelta
+from datetime import datetime, time, timedelta
 from pathlib import Path
 
 from sqlalchemy import (
     Boolean,
-    DateTime,
     Float,
     ForeignKey,
     Index,
     Integer,
     String,
     Text,
-    TypeDecorator,
     create_engine,
     delete,
     event,
@@ -36,7 +34,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.engine import Engine
-from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
+from sqlalchemy.orm import Mapped, Session, mapped_column, sessionmaker
 
 from depot.errors import NotFound, ValidationError
 from depot.model import (
@@ -58,30 +56,10 @@ from depot.model import (
     Vehicle,
 )
 from depot.planning.departures import Departure, RosterEntry
+from depot.store.db import Base, UTCDateTime
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 NO_FLOW = frozenset({ConnectorStatus.SUSPENDED_EV, ConnectorStatus.SUSPENDED_EVSE})
-
-
-class UTCDateTime(TypeDecorator):
-    """Stores UTC without a zone (SQLite has none) and always hands back aware UTC datetimes."""
-
-    impl = DateTime
-    cache_ok = True
-
-    def process_bind_param(self, value: datetime | None, dialect) -> datetime | None:
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            raise ValueError(f"naive datetime {value!r}: every timestamp must be timezone-aware")
-        return value.astimezone(UTC).replace(tzinfo=None)
-
-    def process_result_value(self, value: datetime | None, dialect) -> datetime | None:
-        return None if value is None else value.replace(tzinfo=UTC)
-
-
-class Base(DeclarativeBase):
-    pass
 
 
 class SiteRow(Base):

@@ -3,10 +3,7 @@
 from alembic import context
 from sqlalchemy import engine_from_config, pool
 
-import depot.costs.ledger  # noqa: F401
-import depot.store.enforcement  # noqa: F401,E402  (its tables)
-from depot.people import users as people  # noqa: F401,E402,I001  (their tables)
-from depot.store import Base
+from depot.store import Base, enforcement, tables_costs, tables_people  # noqa: F401  (their tables join Base.metadata)
 
 config = context.config
 target_metadata = Base.metadata
