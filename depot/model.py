@@ -7,7 +7,7 @@ Power is in kW, energy in kWh, currents in A; every datetime is timezone-aware U
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 
 
@@ -227,3 +227,11 @@ class EventRecord:
     kind: str  # "call", "result", "error"
     action: str | None
     payload: str
+
+
+def is_online(charger: Charger, now: datetime, default_interval: int) -> bool:
+    """A charger is online while it was heard from within twice its heartbeat interval."""
+    if charger.last_seen is None:
+        return False
+    interval = charger.heartbeat_interval or default_interval
+    return now - charger.last_seen <= timedelta(seconds=2 * interval)

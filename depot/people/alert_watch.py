@@ -18,6 +18,7 @@ from typing import Any
 
 from sqlalchemy import func, select
 
+from depot.model import is_online
 from depot.people import alert_rules as rules
 from depot.people.alert_rules import Condition
 from depot.people.alerts import (
@@ -31,7 +32,7 @@ from depot.people.alerts import (
     resolve_where,
     to_notify,
 )
-from depot.store import Store, is_online
+from depot.store import Store
 
 log = logging.getLogger("depot.people.alerts")
 

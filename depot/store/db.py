@@ -1,11 +1,18 @@
-"""The shared SQLAlchemy base: every table of every concern derives from `Base`; timestamps are `UTCDateTime`."""
+"""The shared SQLAlchemy base (`Base`, `UTCDateTime`), the engine set-up and the repositories' common base.
+
+Every table of every concern derives from `Base`; timestamps are `UTCDateTime`. `make_engine` builds the
+engine (SQLite in WAL mode with a busy timeout); `Repository` is what each mixin of `Store` relies on:
+`self.session()`.
+"""
 
 from __future__ import annotations
 
+from contextlib import AbstractContextManager
 from datetime import UTC, datetime
 
-from sqlalchemy import DateTime, TypeDecorator
-from sqlalchemy.orm import DeclarativeBase
+from sqlalchemy import DateTime, TypeDecorator, create_engine, event
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import DeclarativeBase, Session
 
 
 class UTCDateTime(TypeDecorator):
@@ -27,3 +34,32 @@ class UTCDateTime(TypeDecorator):
 
 class Base(DeclarativeBase):
     pass
+
+
+class Repository:
+    """Base of the repository mixins: `Store` provides the session (one short one per logical operation)."""
+
+    def session(self) -> AbstractContextManager[Session]:
+        raise NotImplementedError  # Store.session overrides it
+
+
+def make_engine(url: str, *, echo: bool = False) -> Engine:
+    """An engine for any SQLAlchemy URL; SQLite files are shared between threads (WAL, busy timeout)."""
+    kwargs: dict = {"echo": echo}
+    if url.startswith("sqlite"):
+        kwargs["connect_args"] = {"check_same_thread": False, "timeout": 10}
+    engine = create_engine(url, **kwargs)
+    if engine.dialect.name == "sqlite":
+        _configure_sqlite(engine)
+    return engine
+
+
+def _configure_sqlite(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn, _record):  # pragma: no cover - exercised through every SQLite test
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute("PRAGMA synchronous=NORMAL")
+        cur.execute("PRAGMA busy_timeout=10000")
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.close()
