@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 import pytest
 
+from depot.planning import lp
 from depot.planning import planner as planner_module
 from depot.planning.planner import (
     PlanningProblem,
@@ -213,7 +214,7 @@ def test_per_slot_site_limit_is_respected():
 
 def test_fallback_when_the_solver_finds_nothing(monkeypatch):
     def no_solution(a, w, time_limit_s, *, integer=False):
-        return planner_module._Solution(np.zeros((a.n_vehicles, a.n_slots)), "none", 0.0)
+        return lp._Solution(np.zeros((a.n_vehicles, a.n_slots)), "none", 0.0)
 
     monkeypatch.setattr(planner_module, "_solve", no_solution)
     p = problem(vehicle("A", None, 8, 30.0), vehicle("B", None, 4, 30.0), limit=20.0)
@@ -224,14 +225,16 @@ def test_fallback_when_the_solver_finds_nothing(monkeypatch):
 
 
 def test_plan_never_beats_the_relaxation():
-    # With AC vehicles alone a tight site loses up to one amp step per slot to whole amps; a DC
-    # vehicle takes up the crumbs.
+    # With AC vehicles alone a tight site loses up to one amp step per slot to whole amps. Readiness comes
+    # before energy: the DC vehicle that could take up the crumbs is made ready (full), so a few kWh of
+    # crumbs stay undelivered while more vehicles leave ready than an energy-first plan would make.
     vs = tuple(vehicle(f"V{i}", i * 0.7, 7 + i % 3, 30.0 + 9 * i, 11.04, phases=3) for i in range(8))
     p = problem(*vs, vehicle("DC", None, 12, 300.0, 50.0), limit=45.0)
     for exact in (False, True):
         ours, bound = plan(p, exact=exact), relaxed_plan(p)
         assert ours.energy_kwh <= bound.energy_kwh + 1e-6
-        assert ours.energy_kwh >= 0.995 * bound.energy_kwh
+        assert ours.energy_kwh >= 0.99 * bound.energy_kwh
+        assert sum(v.ready for v in ours.vehicles) >= 4  # an energy-first plan made 0 (LP) or 3 (MIP) ready
 
 
 # ---------------------------------------------------------------- check_plan catches broken plans

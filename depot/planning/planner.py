@@ -51,6 +51,7 @@ from depot.planning.problem import (
     is_ready,
     plan_from_power,
 )
+from depot.planning.readiness import READINESS_SHARE, ready_first, select_ready
 from depot.planning.rounding import _round_and_repair, _round_down, _smooth
 
 __all__ = [
@@ -75,13 +76,14 @@ def plan(problem: PlanningProblem, *, time_limit_s: float = 10.0, exact: bool | 
     """
     t0 = time.perf_counter()
     a = _arrays(problem)
-    w = _weights(a)
-    lp = _solve(a, w, time_limit_s)
+    selection = select_ready(a, t0 + time_limit_s * READINESS_SHARE)
+    w = ready_first(_weights(a), a, selection.ready)
+    lp = _solve(a, w, time_limit_s - (time.perf_counter() - t0))
     if lp.status == "none":
         fallback = earliest_deadline_first(problem)
         return plan_from_power(problem, fallback.power_matrix(), solve_seconds=time.perf_counter() - t0,
                                method="edf-fallback", solver_status="fallback")
-    power = _smooth(a, _round_and_repair(a, lp.power, w))
+    power = _smooth(a, _round_and_repair(a, lp.power, w, selection.ready))
     method, status = "lp+round", lp.status
     use_mip = exact if exact is not None else len(a.veh) <= MIP_MAX_VARIABLES
     remaining = time_limit_s - (time.perf_counter() - t0)

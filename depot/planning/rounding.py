@@ -57,7 +57,8 @@ def _levels_floor(a: _Arrays, rows: np.ndarray, kw: np.ndarray) -> np.ndarray:
 
 
 def _repair(
-    a: _Arrays, p: np.ndarray, cap: np.ndarray, w: _Weights, *, min_short_kwh: float = 0.0, max_rounds: int = 500
+    a: _Arrays, p: np.ndarray, cap: np.ndarray, w: _Weights, *, min_short_kwh: float = 0.0, max_rounds: int = 500,
+    only: np.ndarray | None = None,
 ) -> np.ndarray:
     """Give back energy lost to rounding, in the cheapest slots with headroom, priority first.
 
@@ -65,11 +66,13 @@ def _repair(
     then one where it already charges, so periods stay few) with the largest allowed increase;
     proposals for the same slot are accepted in priority order while the slot's headroom under
     ``cap`` lasts. Stops when no vehicle can add a whole level anywhere. Only vehicles short by
-    more than ``min_short_kwh`` take part.
+    more than ``min_short_kwh`` (and in ``only``, when given) take part.
     """
     p = p.copy()
     mask = a.window_mask()
     eligible = (a.need - p.sum(axis=1) * a.dt) > min_short_kwh
+    if only is not None:
+        eligible &= only
     extend = 2.0 * w.span  # beats the tie-break, never a real price difference
     for _ in range(max_rounds):
         headroom = np.maximum(cap - p.sum(axis=0), 0.0)
@@ -88,7 +91,7 @@ def _repair(
             break
         v, k = rows[ok], best[ok]
         add = inc[np.flatnonzero(ok), k]
-        order = np.lexsort((-add, -a.priority[v], k))
+        order = np.lexsort((-add, -w.shortfall[v], k))  # the heaviest shortfall weight first (ready set, priority)
         v, k, add = v[order], k[order], add[order]
         starts = np.r_[0, np.flatnonzero(np.diff(k)) + 1]
         group_start = np.repeat(starts, np.diff(np.r_[starts, len(k)]))
@@ -99,7 +102,7 @@ def _repair(
     return p
 
 
-def _reshape(a: _Arrays, p: np.ndarray, cap: np.ndarray, w: _Weights) -> np.ndarray:
+def _reshape(a: _Arrays, p: np.ndarray, cap: np.ndarray, w: _Weights, only: np.ndarray | None = None) -> np.ndarray:
     """Deliver leftovers smaller than the minimum power: open one slot at the minimum and take the
     excess back from the dearest slot already charging (a vehicle 0.5 kWh short whose minimum is
     4.14 kW cannot otherwise get it without exceeding its need)."""
@@ -107,8 +110,9 @@ def _reshape(a: _Arrays, p: np.ndarray, cap: np.ndarray, w: _Weights) -> np.ndar
     headroom = cap - p.sum(axis=0)
     short_kw = (a.need - p.sum(axis=1) * a.dt) / a.dt
     grain = np.maximum(a.step, 1e-6)
-    candidates = np.flatnonzero((short_kw >= grain - 1e-9) & (short_kw < a.lo))
-    for v in candidates[np.argsort(-a.priority[candidates], kind="stable")]:
+    short = (short_kw >= grain - 1e-9) & (short_kw < a.lo)
+    candidates = np.flatnonzero(short if only is None else short & only)
+    for v in candidates[np.argsort(-w.shortfall[candidates], kind="stable")]:
         ks = np.arange(a.first[v], a.end[v])
         opens = ks[(p[v, ks] <= 0) & (headroom[ks] >= a.lo[v] - 1e-9)]
         if not opens.size:
@@ -128,8 +132,37 @@ def _reshape(a: _Arrays, p: np.ndarray, cap: np.ndarray, w: _Weights) -> np.ndar
     return p
 
 
-def _round_and_repair(a: _Arrays, lp_power: np.ndarray, w: _Weights) -> np.ndarray:
+def _protect(a: _Arrays, p: np.ndarray, cap: np.ndarray, w: _Weights, ready: np.ndarray) -> np.ndarray:
+    """Refill the vehicles chosen to be ready first, as if the others were not there, then make room:
+    in each slot over ``cap``, vehicles outside the ready set step down (lowest weight, then most power
+    first) until the slot fits. Rounding down must not cost a vehicle its readiness while a vehicle that
+    will be short anyway holds the power."""
+    others = ~ready
+    short = ready & ((a.need - p.sum(axis=1) * a.dt) > 1e-6)
+    if not short.any():
+        return p
+    theirs = p * others[:, None]
+    mine = _repair(a, p * ready[:, None], cap, w, only=ready)  # headroom counts the ready set's power only
+    mine = _reshape(a, mine, cap, w, only=ready)
+    out = mine + theirs
+    over = out.sum(axis=0) - cap
+    for k in np.flatnonzero(over > 1e-9):
+        rows = np.flatnonzero(others & (out[:, k] > 0))
+        for v in rows[np.lexsort((-out[rows, k], w.shortfall[rows]))]:
+            if over[k] <= 1e-9:
+                break
+            new = _level_at_most(a, v, out[v, k] - over[k] - 1e-9)
+            over[k] -= out[v, k] - new
+            out[v, k] = new
+    return out
+
+
+def _round_and_repair(a: _Arrays, lp_power: np.ndarray, w: _Weights, ready: np.ndarray | None = None) -> np.ndarray:
+    """Round the LP's powers to allowed levels and put the energy lost back (see the module docstring);
+    ``ready``: the vehicles chosen to be ready (``depot.planning.readiness``), refilled first."""
     p = _round_down(a, lp_power)
+    if ready is not None and not ready.all():
+        p = _protect(a, p, a.limit, w, ready)
     if a.demand <= 0:
         return _reshape(a, _repair(a, p, a.limit, w), a.limit, w)
     # Within the LP's peak first, so rounding does not raise the demand charge; above it only to make

@@ -1,0 +1,220 @@
+"""Which vehicles the plan makes fully ready: priority levels first, then as many vehicles as possible.
+
+PURE: functions of the planning arrays, no I/O; the caller passes a ``perf_counter`` deadline. The only
+side effect is CPU time in OR-Tools (min-cost flow, max flow, HiGHS).
+
+When the site cannot give every vehicle all its energy, the planner first chooses the set R of vehicles
+that will leave ready, level by level from the highest priority: at each level the most vehicles that can
+be made ready together with the levels above (a level is never sacrificed for a lower one). The plan is
+then solved with R's shortfall weighted above everything else, so R is served in full and the rest get
+as close as they can (``depot.planning.planner``).
+
+Choosing R is a maximum-coverage problem (NP-hard in general). Two methods:
+
+- **exact** (small problems): a MIP on HiGHS per level, ``max Σ y_v`` with ``energy_v ≥ need_v · y_v``,
+  the levels above fixed, under the site limit and each vehicle's window and power.
+- **flow** (any size): the LP relaxation of that MIP is ``max Σ energy_v / need_v``, a min-cost flow with a
+  gain of ``1 / need_v`` per kWh of vehicle v (the levels above carry a gain larger than any other, so they
+  stay full). Its optimum is a vertex: nearly every vehicle gets all or nothing. The full ones join R;
+  then the partly served ones, and the unserved by need, are tried one by one with a max-flow feasibility
+  check (fast: no costs) until the deadline or ``MAX_REPAIR_TRIES``. The LP value bounds what any
+  selection could reach; ``Selection.bound`` reports it per level.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, replace
+
+import numpy as np
+import scipy.sparse as sp
+from ortools.graph.python import max_flow, min_cost_flow
+from ortools.linear_solver.python import model_builder_helper as mbh
+
+from depot.planning.arrays import _Arrays, _Weights
+
+UNITS_PER_KWH = 1e4
+"""Flow units per kWh (tenths of a Wh): capacities are rounded down to them."""
+GAIN_UNITS = 1e6
+"""Integer gain of one flow unit for a vehicle that needs 1 kWh (a vehicle needing n kWh: GAIN_UNITS / n)."""
+MAX_REPAIR_TRIES = 16
+"""Most single-vehicle feasibility checks after the LP relaxation, per level."""
+READINESS_SHARE = 0.4
+"""Share of the planner's time limit the selection may use (the plan itself gets the rest)."""
+EXACT_MAX_VEHICLES = 40
+EXACT_MAX_VARIABLES = 2000
+"""Problems up to these sizes choose R exactly (a MIP per level) while the deadline allows."""
+
+
+@dataclass(frozen=True)
+class Selection:
+    ready: np.ndarray          # (V,) bool: the vehicles the plan must make fully ready
+    bound: dict[int, float]    # priority level -> most vehicles of that level any plan could make ready
+    method: str                # "all" (everyone fits), "exact", "flow"
+    seconds: float
+
+
+class _Graph:
+    """The transportation network (source → vehicle → slot → sink) in integer units."""
+
+    def __init__(self, a: _Arrays) -> None:
+        nv, nk, n = a.n_vehicles, a.n_slots, len(a.veh)
+        self.a, self.nv, self.nk, self.n = a, nv, nk, n
+        self.need = np.floor(a.need * UNITS_PER_KWH + 1e-6).astype(np.int64)
+        xcap = np.floor(a.hi[a.veh] * a.dt * UNITS_PER_KWH + 1e-6).astype(np.int64)
+        limcap = np.floor(np.maximum(a.limit, 0.0) * a.dt * UNITS_PER_KWH + 1e-6).astype(np.int64)
+        self.sink = nv + nk + 1
+        self.tails = np.concatenate([np.zeros(nv, np.int64), 1 + a.veh, 1 + nv + np.arange(nk)])
+        self.heads = np.concatenate([1 + np.arange(nv), 1 + nv + a.slot, np.full(nk, self.sink)])
+        self.caps = np.concatenate([self.need, xcap, limcap])
+        self._mf: max_flow.SimpleMaxFlow | None = None
+        reach = np.zeros(nv, np.int64)
+        np.add.at(reach, a.veh, xcap)
+        self.reachable = reach >= self.need  # can be ready alone, on an empty site
+
+    def feasible(self, members: np.ndarray) -> bool:
+        """Can every vehicle in ``members`` get all its energy at once?"""
+        if self._mf is None:
+            self._mf = max_flow.SimpleMaxFlow()
+            self._mf.add_arcs_with_capacity(self.tails, self.heads, self.caps)
+        target = np.where(members, self.need, 0)
+        self._mf.set_arcs_capacity(np.arange(self.nv), target)
+        if self._mf.solve(0, self.sink) != self._mf.OPTIMAL:
+            return False
+        return int(self._mf.optimal_flow()) >= int(target.sum())
+
+    def relaxation(self, must: np.ndarray, candidates: np.ndarray) -> np.ndarray | None:
+        """The LP relaxation: energy units per vehicle maximising Σ energy/need over ``candidates`` while
+        every ``must`` vehicle is full (it carries a gain above any candidate's). None on failure."""
+        need_kwh = np.maximum(self.a.need, 1e-9)
+        gain = np.where(candidates, np.round(GAIN_UNITS / need_kwh), 0).astype(np.int64)
+        top = int(gain.max(initial=0)) * 2 + 1
+        gain = np.where(must, top, gain)
+        cap = np.where(must | candidates, self.need, 0)
+        total = int(cap.sum())
+        mcf = min_cost_flow.SimpleMinCostFlow()
+        costs = np.concatenate([-gain, np.zeros(self.n + self.nk, np.int64), [0]])
+        tails = np.concatenate([self.tails, [0]])
+        heads = np.concatenate([self.heads, [self.sink]])
+        caps = np.concatenate([cap, self.caps[self.nv:], [total]])
+        mcf.add_arcs_with_capacity_and_unit_cost(tails, heads, caps, costs)
+        supplies = np.zeros(self.sink + 1, np.int64)
+        supplies[0], supplies[self.sink] = total, -total
+        mcf.set_nodes_supplies(np.arange(self.sink + 1), supplies)
+        if mcf.solve() != mcf.OPTIMAL:
+            return None
+        return mcf.flows(np.arange(self.nv))
+
+
+def select_ready(a: _Arrays, deadline: float, *, exact: bool | None = None) -> Selection:
+    """The vehicles to make ready (see the module docstring). ``exact``: True forces the MIP, False the flow
+    method, None chooses by size. Vehicles needing no energy are always in the set."""
+    t0 = time.perf_counter()
+    g = _Graph(a)
+    trivial = a.need <= 1e-9
+    if g.feasible(np.ones(a.n_vehicles, bool)):
+        levels = {int(p): float((a.priority == p).sum()) for p in np.unique(a.priority)}
+        return Selection(np.ones(a.n_vehicles, bool), levels, "all", time.perf_counter() - t0)
+    small = a.n_vehicles <= EXACT_MAX_VEHICLES and len(a.veh) <= EXACT_MAX_VARIABLES
+    use_exact = exact if exact is not None else small
+    ready, bound, methods = trivial.copy(), {}, set()
+    for level in sorted(np.unique(a.priority).tolist(), reverse=True):
+        candidates = (a.priority == level) & ~ready & g.reachable
+        chosen, level_bound = None, None
+        if use_exact and time.perf_counter() < deadline:
+            chosen = _exact_level(a, ready, candidates, deadline)
+            if chosen is not None:
+                level_bound, used = float(chosen.sum()), "exact"
+        if chosen is None:
+            chosen, level_bound = _flow_level(g, ready, candidates, deadline)
+            used = "flow"
+        methods.add(used)
+        ready |= chosen
+        bound[int(level)] = level_bound + float(((a.priority == level) & trivial).sum())
+    method = "exact" if methods == {"exact"} else "flow" if methods <= {"flow"} else "exact+flow"
+    return Selection(ready, bound, method, time.perf_counter() - t0)
+
+
+def ready_first(w: _Weights, a: _Arrays, ready: np.ndarray) -> _Weights:
+    """The planner's weights with the chosen vehicles' shortfall above every other (tiers above the highest
+    priority, ordered by priority among themselves): the LP then serves them in full, rounding repairs them
+    first (priority first), and the rest are served by priority as before."""
+    if ready.all():
+        return w
+    base = float(w.shortfall.min()) if w.shortfall.size else 1.0  # the lowest priority's weight (rank 0)
+    ranks = np.searchsorted(np.unique(a.priority), a.priority) if a.n_vehicles else np.zeros(0)
+    top = base * (float(ranks.max(initial=0)) + 2.0) + base * ranks  # within the set, priority still first
+    return replace(w, shortfall=np.where(ready, top, w.shortfall))
+
+
+def _flow_level(g: _Graph, must: np.ndarray, candidates: np.ndarray,
+                deadline: float) -> tuple[np.ndarray, float]:
+    """One level by the LP relaxation, rounded down, then repaired vehicle by vehicle."""
+    a = g.a
+    chosen = np.zeros(a.n_vehicles, bool)
+    if not candidates.any():
+        return chosen, 0.0
+    flows = g.relaxation(must, candidates)
+    if flows is None:
+        return chosen, float(candidates.sum())
+    need = np.maximum(g.need, 1)
+    share = np.where(candidates, flows / need, 0.0)
+    bound = float(share.sum())
+    chosen = candidates & (flows >= g.need)  # full in the relaxation: the flow itself proves them feasible
+    # the partly served first (most served first), then the unserved by least need
+    partial = np.flatnonzero(candidates & ~chosen & (flows > 0))
+    partial = partial[np.argsort(-share[partial], kind="stable")]
+    unserved = np.flatnonzero(candidates & ~chosen & (flows <= 0))
+    unserved = unserved[np.argsort(a.need[unserved], kind="stable")]
+    tries = 0
+    for v in np.concatenate([partial, unserved]).tolist():
+        if tries >= MAX_REPAIR_TRIES or time.perf_counter() >= deadline or chosen.sum() >= math.floor(bound + 1e-6):
+            break
+        tries += 1
+        trial = must | chosen
+        trial[v] = True
+        if g.feasible(trial):
+            chosen[v] = True
+    return chosen, bound
+
+
+# long: one sparse MIP built from arrays (columns, rows, bounds) reads best as one block
+def _exact_level(a: _Arrays, must: np.ndarray, candidates: np.ndarray, deadline: float) -> np.ndarray | None:
+    """One level exactly: the most candidates that can be ready together with ``must`` (continuous power,
+    the readiness selection ignores the 0-or-[min, max] rule, which the plan's rounding then respects)."""
+    n, nv, nk = len(a.veh), a.n_vehicles, a.n_slots
+    cand = np.flatnonzero(candidates)
+    if cand.size == 0:
+        return np.zeros(nv, bool)
+    ny = cand.size
+    # columns: x (n, kW), y (ny, binary); rows: energy upper (nv), ready (ny), must full (nv), site (nk)
+    lb = np.zeros(n + ny)
+    ub = np.concatenate([a.hi[a.veh], np.ones(ny)])
+    obj = np.concatenate([np.zeros(n), -np.ones(ny)])  # the solver minimises
+    r_ready, r_must, r_site = nv, nv + ny, 2 * nv + ny
+    ymap = np.full(nv, -1)
+    ymap[cand] = np.arange(ny)
+    has_y = ymap[a.veh] >= 0
+    rows = [a.veh, r_ready + ymap[a.veh[has_y]], r_ready + np.arange(ny), r_must + a.veh, r_site + a.slot]
+    cols = [np.arange(n), np.flatnonzero(has_y), n + np.arange(ny), np.arange(n), np.arange(n)]
+    vals = [np.full(n, a.dt), np.full(int(has_y.sum()), a.dt), -a.need[cand], np.full(n, a.dt), np.ones(n)]
+    row_lb = np.concatenate([np.full(nv, -np.inf), np.zeros(ny), np.where(must, a.need, -np.inf),
+                             np.full(nk, -np.inf)])
+    row_ub = np.concatenate([a.need, np.full(ny, np.inf), np.full(nv, np.inf), np.maximum(a.limit, 0.0)])
+    matrix = sp.csr_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))),
+                           shape=(2 * nv + ny + nk, n + ny))
+    model = mbh.ModelBuilderHelper()
+    model.fill_model_from_sparse_data(lb, ub, obj, row_lb, row_ub, matrix)
+    for j in range(n, n + ny):
+        model.set_var_integrality(j, True)
+    solver = mbh.ModelSolverHelper("highs")
+    solver.set_solver_specific_parameters("output_flag=false")
+    solver.set_time_limit_in_seconds(max(deadline - time.perf_counter(), 0.01))
+    solver.solve(model)
+    if solver.status() != mbh.SolveStatus.OPTIMAL or not solver.has_solution():
+        return None  # a time limit: the flow method decides this level
+    y = np.asarray(solver.variable_values())[n:] > 0.5
+    chosen = np.zeros(nv, bool)
+    chosen[cand[y]] = True
+    return chosen
