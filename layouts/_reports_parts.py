@@ -8,7 +8,7 @@ import pandas as pd
 import plotly.graph_objects as go
 from dash import html
 
-from depot.costs import reports
+from depot.costs import report_data, reports
 from layouts._components import kpi_card
 
 BLUE, AMBER, GREY, GREEN = "#2b6cc9", "#d0952a", "#7b8794", "#2e8b57"
@@ -49,7 +49,7 @@ def _fmt(decimals: int) -> dict:
 
 
 def column_defs(by: str, cur: str) -> list[dict]:
-    cols = [{"field": "group", "headerName": reports.GROUPINGS[by], "pinned": "left", "minWidth": 150,
+    cols = [{"field": "group", "headerName": report_data.GROUPINGS[by], "pinned": "left", "minWidth": 150,
              "cellClass": "fw-semibold", "sortable": True}]
     tips = {"peak_kw": "periods and site: highest 15-min average; vehicles, chargers, groups: their power in the "
                        "billing peak", "savings": "unmanaged cost (full power from plug-in) minus cost",

@@ -17,7 +17,7 @@ import dash_bootstrap_components as dbc
 from dash import Input, Output, State, callback, dcc, html, no_update
 from dash.exceptions import PreventUpdate
 
-from depot.costs import ledger, reports
+from depot.costs import report_data, report_export, reports, tariff_store
 from depot.costs.report_pdf import build_pdf
 from depot.errors import ValidationError
 from depot.web.auth import READ_REPORTS, require
@@ -42,7 +42,7 @@ MSG = "rep-msg"
 
 
 def today(svc: Services) -> date:
-    return svc.clock().astimezone(ZoneInfo(ledger.site_timezone(ledger.list_tariffs(svc.store)))).date()
+    return svc.clock().astimezone(ZoneInfo(tariff_store.site_timezone(tariff_store.list_tariffs(svc.store)))).date()
 
 
 def preset_range(name: str, day: date) -> tuple[date, date]:
@@ -58,8 +58,8 @@ def preset_range(name: str, day: date) -> tuple[date, date]:
 
 
 def report(svc: Services, query: dict) -> reports.Report:
-    tz = ledger.site_timezone(ledger.list_tariffs(svc.store))
-    start, end = reports.parse_range(query["from"], query["to"], tz)
+    tz = tariff_store.site_timezone(tariff_store.list_tariffs(svc.store))
+    start, end = report_data.parse_range(query["from"], query["to"], tz)
     return reports.build_report(svc.store, start, end, query["by"], now=svc.clock())
 
 
@@ -97,7 +97,7 @@ def layout(**_):
     controls = html.Div([
         dcc.DatePickerRange(id=RANGE, start_date=start.isoformat(), end_date=end.isoformat(),
                             display_format="YYYY-MM-DD", first_day_of_week=1, minimum_nights=0),
-        dcc.Dropdown(id=BY, options=[{"label": f"by {v.lower()}", "value": k} for k, v in reports.GROUPINGS.items()],
+        dcc.Dropdown(id=BY, options=[{"label": f"by {v.lower()}", "value": k} for k, v in report_data.GROUPINGS.items()],
                      value="vehicle", clearable=False, style={"width": "12rem"}),
         html.Div(presets, className="btn-group"),
         html.Span(className="me-auto"),
@@ -174,7 +174,7 @@ def on_drill(cell, _all, query):
         raise PreventUpdate
     key = None if trigger == ALL_SESSIONS or (cell or {}).get("rowPinned") else (cell or {}).get("rowId")
     r, frame = drill(services(), query, key)
-    what = "all sessions" if key is None else f"{reports.GROUPINGS[query['by']].lower()} {key}"
+    what = "all sessions" if key is None else f"{report_data.GROUPINGS[query['by']].lower()} {key}"
     cost = frame["cost"].sum() if len(frame) else 0.0
     head = f"Sessions behind {what}: {len(frame)} · {parts.money(cost, r.data.currency, 2)}"
     return parts.card(head, parts.session_grid(DRILL_GRID, frame, r.data.currency),
@@ -188,14 +188,14 @@ def on_download(_csv, _xlsx, _pdf, query):
         raise PreventUpdate
     svc = services()
     if trigger == PDF:
-        tz = ledger.site_timezone(ledger.list_tariffs(svc.store))
-        start, end = reports.parse_range(query["from"], query["to"], tz)
+        tz = tariff_store.site_timezone(tariff_store.list_tariffs(svc.store))
+        start, end = report_data.parse_range(query["from"], query["to"], tz)
         return dcc.send_bytes(build_pdf(svc.store, start, end, query["by"], now=svc.clock()), file_name(query, "pdf"))
     r = report(svc, query)
-    sheet = reports.table_sheet(r)
+    sheet = report_export.table_sheet(r)
     if trigger == CSV:
-        return dcc.send_string(reports.to_csv(sheet), file_name(query, "csv"))
-    return dcc.send_bytes(reports.to_xlsx(sheet, title=r.title, notes=reports.NOTES), file_name(query, "xlsx"))
+        return dcc.send_string(report_export.to_csv(sheet), file_name(query, "csv"))
+    return dcc.send_bytes(report_export.to_xlsx(sheet, title=r.title, notes=reports.NOTES), file_name(query, "xlsx"))
 
 
 def on_drill_csv(n, query):
@@ -203,7 +203,7 @@ def on_drill_csv(n, query):
         raise PreventUpdate
     r, frame = drill(services(), query, query.get("key"))
     name = file_name(query, "csv").replace(".csv", f"-sessions-{query.get('key') or 'all'}.csv")
-    return dcc.send_string(reports.to_csv(reports.sessions_sheet(frame, r.data.currency)), name)
+    return dcc.send_string(report_export.to_csv(report_export.sessions_sheet(frame, r.data.currency)), name)
 
 
 callback(Output(MSG, "children"), Output(KPIS, "children"), Output(TIME_FIG, "figure"), Output(TOP_FIG, "figure"),

@@ -18,9 +18,10 @@ import dash_bootstrap_components as dbc
 from dash import Input, Output, State, callback, dcc, html, no_update
 from dash.exceptions import PreventUpdate
 
-from depot.costs import ledger
+from depot.costs import ledger, tariff_store
+from depot.costs.billing import GROUP_KINDS
 from depot.costs.tariff_io import parse_rates, parse_tariff, tariff_to_json
-from depot.costs.tariffs import GROUP_KINDS, PERIOD_DAYS, TariffErrors, TariffVersion
+from depot.costs.tariffs import PERIOD_DAYS, TariffErrors, TariffVersion
 from depot.errors import ValidationError
 from depot.web.auth import MANAGE, TARIFF_READERS, require
 from depot.web.context import Services, services
@@ -47,7 +48,7 @@ def fid(name: str) -> str:
 
 def version_form(svc: Services, version_id) -> tuple[dict, list[dict], list[dict]]:
     """The form fields, period rows and season rows of a version (a new one starts as a copy of the newest)."""
-    versions = ledger.list_tariffs(svc.store)
+    versions = tariff_store.list_tariffs(svc.store)
     v = next((x for x in versions if str(x.id) == str(version_id)), None)
     base = v or (versions[-1] if versions else None)
     if base is None:
@@ -79,7 +80,7 @@ def _zone(name: str):
 
 def save_version(svc: Services, form: dict, periods: list[dict], seasons: list[dict], version_id=None):
     """Validate and save one version; the ledger is recomputed. Raises TariffErrors naming every bad field."""
-    others = ledger.list_tariffs(svc.store)
+    others = tariff_store.list_tariffs(svc.store)
     vid = int(version_id) if version_id not in (None, NEW, "") else None
     version = parse_tariff(form, periods, seasons, others=others, version_id=vid)
     return ledger.save_tariff(svc.store, version, now=svc.clock())
@@ -94,8 +95,8 @@ def save_rates(svc: Services, rows: list[dict]):
 
 
 def save_groups(svc: Services, rows: list[dict]):
-    groups = [ledger.VehicleGroups(str(r.get("vehicle_id")), r.get("cost_centre"), r.get("route"),
-                                   r.get("department"), r.get("billing_group") or None) for r in rows]
+    groups = [tariff_store.VehicleGroups(str(r.get("vehicle_id")), r.get("cost_centre"), r.get("route"),
+                                         r.get("department"), r.get("billing_group") or None) for r in rows]
     return ledger.save_vehicle_groups(svc.store, groups)
 
 
@@ -160,11 +161,11 @@ def _field(name: str, label: str, value, md: int = 2) -> dbc.Col:
 
 def layout(**_):
     svc = services()
-    versions = ledger.list_tariffs(svc.store)
+    versions = tariff_store.list_tariffs(svc.store)
     current = str(versions[-1].id) if versions else NEW
     form, periods, seasons = version_form(svc, current)
-    rates = [asdict(r) for r in ledger.list_rates(svc.store)]
-    groups = [asdict(g) for g in ledger.vehicle_groups(svc.store)]
+    rates = [asdict(r) for r in tariff_store.list_rates(svc.store)]
+    groups = [asdict(g) for g in tariff_store.vehicle_groups(svc.store)]
     btn = "btn btn-sm btn-"
     tariff = html.Div([
         html.Div([html.H4("Supplier tariff", className="mb-0 me-3"),
@@ -252,7 +253,7 @@ def on_save(_n, version, periods, seasons, *values):
         saved, update = save_version(svc, dict(zip(FIELDS, values, strict=True)), periods or [], seasons or [], version)
     except ValidationError as exc:
         return errors_box(exc), no_update, no_update, no_update
-    versions = ledger.list_tariffs(svc.store)
+    versions = tariff_store.list_tariffs(svc.store)
     return (ok(f"Saved {saved.name!r}. Ledger recomputed: {update}."), version_options(versions), str(saved.id),
             summary(versions, svc.clock()))
 
@@ -262,7 +263,7 @@ def on_delete(_n, version):
         raise PreventUpdate
     svc = services()
     update = delete_version(svc, version)
-    versions = ledger.list_tariffs(svc.store)
+    versions = tariff_store.list_tariffs(svc.store)
     value = str(versions[-1].id) if versions else NEW
     return ok(f"Deleted. Ledger recomputed: {update}."), version_options(versions), value, summary(versions, svc.clock())
 

@@ -10,8 +10,9 @@ import pytest
 from sqlalchemy import select
 
 from depot.control.replan import snapshot
-from depot.costs import ledger
-from depot.costs.tariffs import BillingRate, TariffVersion, TouPeriod
+from depot.costs import demo_tariff, ledger, tariff_store
+from depot.costs.billing import BillingRate
+from depot.costs.tariffs import TariffVersion, TouPeriod
 from depot.model import Charger, CurrentType, MeterSample, Vehicle
 from depot.planning.snapshot import default_prices
 from tests.conftest import NOW
@@ -105,7 +106,7 @@ def test_idle_fee_after_charging_completes_with_grace(store):
     depot(store)
     ledger.save_rates(store, [BillingRate("Tenant", "tenant", per_kwh=0.40, session_fee=1.0,
                                           idle_fee_per_minute=0.10, idle_grace_minutes=30.0)], now=NOW)
-    ledger.save_vehicle_groups(store, [ledger.VehicleGroups("V1", "CC-1", "Route 1", "Ops", "Tenant")])
+    ledger.save_vehicle_groups(store, [tariff_store.VehicleGroups("V1", "CC-1", "Route 1", "Ops", "Tenant")])
     # charges 60 minutes, then stays plugged in 75 minutes more (zero-power samples)
     tx = charge(store, 1, WED.replace(hour=10), [11, 11, 11, 11, 0, 0, 0, 0, 0], stop=WED.replace(hour=12, minute=15))
     ledger.update(store, now=NOW)
@@ -117,7 +118,7 @@ def test_idle_fee_after_charging_completes_with_grace(store):
     assert r["billed_total"] == pytest.approx(9.9)
     # the vehicle moves to a free group: the ledger is re-billed
     ledger.save_rates(store, [BillingRate("Tenant", "tenant", per_kwh=0.40), BillingRate("Staff", free=True)], now=NOW)
-    ledger.save_vehicle_groups(store, [ledger.VehicleGroups("V1", billing_group="Staff")])
+    ledger.save_vehicle_groups(store, [tariff_store.VehicleGroups("V1", billing_group="Staff")])
     assert row(store, tx)["billed_total"] == 0.0 and row(store, tx)["billing_group"] == "Staff"
 
 
@@ -140,7 +141,7 @@ def test_a_tariff_version_change_recomputes_the_ledger(store):
                                                "id": saved.id}), now=NOW)
     assert row(store, a)["energy_cost"] == pytest.approx(22 * 0.40) and row(store, a)["demand_cost"] == pytest.approx(220)
     ledger.delete_tariff(store, saved.id, now=NOW)
-    assert [v.name for v in ledger.list_tariffs(store)] == ["Test tariff"]
+    assert [v.name for v in tariff_store.list_tariffs(store)] == ["Test tariff"]
 
 
 def test_unmanaged_counterfactual_charges_at_full_power_from_plug_in(store):
@@ -190,7 +191,7 @@ def test_without_tariff_the_default_prices_apply_and_the_planner_keeps_its_defau
     ledger.update(store, now=NOW)
     assert row(store, tx)["energy_cost"] == pytest.approx(11 * 0.34) and row(store, tx)["demand_cost"] == 0.0
     assert row(store, tx)["tariff_version_id"] is None
-    assert ledger.planner_prices(store, NOW, 96, 15) is None
+    assert tariff_store.planner_prices(store, NOW, 96, 15) is None
     assert snapshot(store, settings, NOW).prices is None
 
 
@@ -199,21 +200,21 @@ def test_the_planner_plans_with_the_configured_tariff(store, settings):
     prices = snapshot(store, settings, NOW).prices  # Saturday 18:00 UTC: the weekend price
     assert prices is not None and len(prices) == 96 and prices[0] == 0.15
     assert prices != default_prices(NOW)
-    assert ledger.planner_prices(store, datetime(2026, 11, 18, 16, 45, tzinfo=UTC), 2, 15) == (0.20, 0.40)
+    assert tariff_store.planner_prices(store, datetime(2026, 11, 18, 16, 45, tzinfo=UTC), 2, 15) == (0.20, 0.40)
 
 
 def test_demo_seed_is_idempotent(store):
     depot(store, tariff=None)
-    ledger.seed_demo_tariff(store, now=NOW)
-    ledger.seed_demo_tariff(store, now=NOW)
-    versions = ledger.list_tariffs(store)
+    demo_tariff.seed_demo_tariff(store, now=NOW)
+    demo_tariff.seed_demo_tariff(store, now=NOW)
+    versions = tariff_store.list_tariffs(store)
     assert len(versions) == 2 and versions[-1].valid_from <= NOW
-    assert {r.group for r in ledger.list_rates(store)} == {r.group for r in ledger.DEMO_RATES}
-    groups = ledger.vehicle_groups(store)
+    assert {r.group for r in tariff_store.list_rates(store)} == {r.group for r in demo_tariff.DEMO_RATES}
+    groups = tariff_store.vehicle_groups(store)
     assert all(g.cost_centre and g.route and g.billing_group for g in groups)
-    ledger.save_vehicle_groups(store, [ledger.VehicleGroups("V1", "Mine", None, None, None)])
-    ledger.seed_demo_tariff(store, now=NOW)
-    assert ledger.vehicle_groups(store)[0] == ledger.VehicleGroups("V1", "Mine")
+    ledger.save_vehicle_groups(store, [tariff_store.VehicleGroups("V1", "Mine", None, None, None)])
+    demo_tariff.seed_demo_tariff(store, now=NOW)
+    assert tariff_store.vehicle_groups(store)[0] == tariff_store.VehicleGroups("V1", "Mine")
 
 
 def test_samples_without_a_register_are_integrated_from_power(store):

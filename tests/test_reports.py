@@ -13,7 +13,7 @@ from pypdf import PdfReader
 from sqlalchemy import func, select
 
 from depot.cli import main as cli
-from depot.costs import ledger, reports
+from depot.costs import ledger, report_data, report_export, reports, tariff_store
 from depot.costs.report_pdf import build_pdf
 from tests.conftest import NOW
 from tests.test_ledger import WED, charge, depot
@@ -25,9 +25,9 @@ SUMS = ("energy_kwh", "energy_cost", "demand_cost", "co2_kg", "billed_total", "u
 def seeded(store):
     """November: V1 and V2 share the evening peak on Wednesday 18th, V3 charges at night on the 19th."""
     depot(store)
-    ledger.save_vehicle_groups(store, [ledger.VehicleGroups("V1", "CC-1", "Route 1", "Ops"),
-                                       ledger.VehicleGroups("V2", "CC-1", "Route 2", "Ops"),
-                                       ledger.VehicleGroups("V3", "CC-2", "Route 2", "Logistics")])
+    ledger.save_vehicle_groups(store, [tariff_store.VehicleGroups("V1", "CC-1", "Route 1", "Ops"),
+                                       tariff_store.VehicleGroups("V2", "CC-1", "Route 2", "Ops"),
+                                       tariff_store.VehicleGroups("V3", "CC-2", "Route 2", "Logistics")])
     charge(store, 1, WED.replace(hour=18), [22, 22, 22, 22])  # 18:00–19:00
     charge(store, 2, WED.replace(hour=18, minute=30), [11] * 6)  # 18:30–20:00
     charge(store, 3, WED.replace(day=19, hour=1), [11] * 4)  # Thursday 01:00–02:00
@@ -43,10 +43,10 @@ def ledger_sums(store) -> dict:
 
 
 def november(store):
-    return reports.parse_range("2026-11-01", "2026-11-30", "UTC")
+    return report_data.parse_range("2026-11-01", "2026-11-30", "UTC")
 
 
-@pytest.mark.parametrize("by", list(reports.GROUPINGS))
+@pytest.mark.parametrize("by", list(report_data.GROUPINGS))
 def test_every_grouping_adds_up_to_the_ledger(seeded, by):
     r = reports.build_report(seeded, *november(seeded), by)
     want = ledger_sums(seeded)
@@ -96,12 +96,12 @@ def test_kpis_fixed_fees_heatmap_and_timeseries(seeded):
     k = reports.build_report(seeded, start, end, "vehicle").totals
     assert k["fixed_fees"] == pytest.approx(50.0) and k["total_cost"] == pytest.approx(k["cost"] + 50.0)
     assert k["peak_kw"] == pytest.approx(33.0) and k["peak_at"].strftime("%d %H:%M") == "18 18:30"
-    one_day = reports.load(seeded, *reports.parse_range("2026-11-18", "2026-11-18", "UTC"))
+    one_day = report_data.load(seeded, *report_data.parse_range("2026-11-18", "2026-11-18", "UTC"))
     assert reports.fixed_fees(one_day) == pytest.approx(50.0 / 30)
     hm = reports.heatmap(one_day)
     assert hm.loc["Wed", 18] == pytest.approx(22 + 11 / 2)  # kWh in the hour over one Wednesday 18:00
     assert hm.loc["Wed", 19] == pytest.approx(11.0) and hm.loc["Thu", 1] == 0.0
-    ts = reports.timeseries(reports.load(seeded, start, end))
+    ts = reports.timeseries(report_data.load(seeded, start, end))
     assert len(ts) == 30 and ts["energy_kwh"].sum() == pytest.approx(22 + 16.5 + 11)
     assert ts.set_index("day").loc["2026-11-01", "energy_kwh"] == 0.0
 
@@ -120,19 +120,19 @@ def test_drill_down_lists_the_sessions_behind_a_number(seeded):
 
 def test_csv_and_xlsx_read_back_equal_the_table(seeded):
     r = reports.build_report(seeded, *november(seeded), "vehicle")
-    sheet = reports.table_sheet(r)
+    sheet = report_export.table_sheet(r)
     assert sheet.rows[-1][0] == "Total" and len(sheet.rows) == 4
-    back = list(csv.reader(io.StringIO(reports.to_csv(sheet))))
+    back = list(csv.reader(io.StringIO(report_export.to_csv(sheet))))
     assert back[0] == sheet.header
     assert back[1:] == [[str(v) for v in row] for row in sheet.rows]
     assert float(back[1][sheet.header.index("Cost (EUR)")]) == pytest.approx(228.8)
-    wb = load_workbook(io.BytesIO(reports.to_xlsx(sheet, title=r.title, notes=reports.NOTES)))
+    wb = load_workbook(io.BytesIO(report_export.to_xlsx(sheet, title=r.title, notes=reports.NOTES)))
     ws = wb.active
     assert ws["A1"].value == r.title
     values = [list(row) for row in ws.iter_rows(min_row=2, max_row=2 + len(sheet.rows), values_only=True)]
     assert values[0] == sheet.header and values[1:] == sheet.rows
-    sessions = reports.sessions_sheet(reports.sessions_behind(seeded, r.data, "vehicle", None), "EUR")
-    back = list(csv.reader(io.StringIO(reports.to_csv(sessions))))
+    sessions = report_export.sessions_sheet(reports.sessions_behind(seeded, r.data, "vehicle", None), "EUR")
+    back = list(csv.reader(io.StringIO(report_export.to_csv(sessions))))
     assert len(back) == 4 and back[1][sessions.header.index("Vehicle")] == "V3"
 
 
@@ -151,10 +151,10 @@ def test_the_pdf_renders_with_its_numbers(seeded):
 
 def test_an_empty_range_still_reports(store):
     depot(store)
-    start, end = reports.parse_range("2026-10-01", "2026-10-31", "UTC")
+    start, end = report_data.parse_range("2026-10-01", "2026-10-31", "UTC")
     r = reports.build_report(store, start, end, "vehicle")
     assert r.table.empty and r.totals["sessions"] == 0 and r.totals["cost"] == 0.0
-    assert reports.table_sheet(r).rows == [["Total", *[0 if d == 0 else 0.0 for _, _, d in reports.COLUMNS]]]
+    assert report_export.table_sheet(r).rows == [["Total", *[0 if d == 0 else 0.0 for _, _, d in reports.COLUMNS]]]
     assert len(PdfReader(io.BytesIO(build_pdf(store, start, end, "day", now=NOW))).pages) >= 2
 
 

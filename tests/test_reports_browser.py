@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 import pytest
 
 from depot.bench.reports import generate
-from depot.costs import ledger
+from depot.costs import demo_tariff
 from tests.conftest import NOW
 
 pytestmark = pytest.mark.browser
@@ -18,7 +18,7 @@ def seed(store) -> None:
     """20 chargers and vehicles, managed overnight sessions from 1 October to this morning, the demo tariff."""
     store.set_site("North depot", 300.0)
     generate(store, 20, 51, start=datetime(2026, 10, 1, tzinfo=UTC))
-    ledger.seed_demo_tariff(store, now=NOW)
+    demo_tariff.seed_demo_tariff(store, now=NOW)
 
 
 def free_port() -> int:

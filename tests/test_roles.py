@@ -22,7 +22,7 @@ from datetime import timedelta
 import dash
 import pytest
 
-from depot.costs import ledger
+from depot.costs import tariff_store
 from depot.people import alerts, maintenance
 from depot.people import users as people
 from depot.people.users import MAINTENANCE, MANAGER, ROLES
@@ -189,7 +189,7 @@ CASES = [
      lambda k, s: [prop("tf-rates-save", "n_clicks", 1)],
      lambda k, s: [prop("tf-rates", "rowData", [{"group": f"Tenant {k}", "kind": "tenant", "per_kwh": 0.3,
                                                  "idle_grace_minutes": 60, "free": False}])],
-     lambda s: [r.group for r in ledger.list_rates(s)]),
+     lambda s: [r.group for r in tariff_store.list_rates(s)]),
     ("download a report", auth.READ_REPORTS, "rep-download.data",
      lambda k, s: [prop("rep-csv", "n_clicks", 1), prop("rep-xlsx", "n_clicks", None), prop("rep-pdf", "n_clicks", None)],
      lambda k, s: [prop("rep-query", "data", {"from": "2026-11-01", "to": "2026-11-21", "by": "vehicle"})], None),

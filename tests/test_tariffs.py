@@ -10,20 +10,16 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from depot.costs.billing import BillingRate, billed, billed_frame
+from depot.costs.prices import billing_months, prices_for, slot_rates
 from depot.costs.tariff_io import parse_rates, parse_tariff, tariff_from_json, tariff_to_json
 from depot.costs.tariffs import (
     DEFAULT_CARBON_G_PER_KWH,
-    BillingRate,
     Season,
     TariffErrors,
     TariffVersion,
     TouPeriod,
-    billed,
-    billed_frame,
-    billing_months,
     check_tariff,
-    prices_for,
-    slot_rates,
     validate_tariff,
 )
 from depot.planning.snapshot import default_prices

@@ -6,7 +6,7 @@ import socket
 
 import pytest
 
-from depot.costs import ledger
+from depot.costs import demo_tariff, ledger, tariff_store
 from layouts import tariffs as page
 from tests.conftest import NOW
 from tests.test_ledger import WED, charge, depot
@@ -38,7 +38,7 @@ def test_saving_a_version_validates_names_fields_and_recomputes_the_ledger(ctx, 
     assert "Nothing was saved: 1 problem." in text
     assert "periods line 2, price: -0.4 per kWh is negative" in text
     assert "periods: no price for weekday 16:00–17:00 (a gap)" not in text  # coverage waits for valid lines
-    assert ledger.list_tariffs(store) == []
+    assert tariff_store.list_tariffs(store) == []
 
     msg, options, value, _ = page.on_save(1, page.NEW, PERIODS, [], *values(FORM))
     assert "Saved 'Supplier 2026'. Ledger recomputed: 1 sessions costed (2026-11)" in str(msg.to_plotly_json())
@@ -48,7 +48,7 @@ def test_saving_a_version_validates_names_fields_and_recomputes_the_ledger(ctx, 
     form, periods, seasons = page.version_form(page.services(), value)
     assert form["name"] == "Supplier 2026" and periods[1]["price"] == 0.4 and seasons == []
     msg, options, value, _ = page.on_delete(1, value)
-    assert value == page.NEW and ledger.list_tariffs(store) == []
+    assert value == page.NEW and tariff_store.list_tariffs(store) == []
 
 
 def test_billing_groups_and_vehicles(ctx, store):
@@ -60,7 +60,7 @@ def test_billing_groups_and_vehicles(ctx, store):
     assert "Saved 1 billing group" in str(page.on_rates_save(1, rows[:1]).to_plotly_json())
     groups = [{"vehicle_id": "V1", "cost_centre": "CC-1", "route": "R1", "department": "", "billing_group": "Tenant"}]
     assert "Saved 3 vehicles" in str(page.on_groups_save(1, groups).to_plotly_json())
-    assert ledger.vehicle_groups(store)[0] == ledger.VehicleGroups("V1", "CC-1", "R1", None, "Tenant")
+    assert tariff_store.vehicle_groups(store)[0] == tariff_store.VehicleGroups("V1", "CC-1", "R1", None, "Tenant")
     bad = [{"vehicle_id": "V2", "billing_group": "Nope"}]
     assert "line 1, billing_group: unknown billing group 'Nope'" in str(page.on_groups_save(1, bad).to_plotly_json())
 
@@ -68,7 +68,7 @@ def test_billing_groups_and_vehicles(ctx, store):
 @pytest.mark.browser
 def test_manager_edits_a_price_and_sees_the_error_then_saves(dash_duo, configured_app, store):
     depot(store)
-    ledger.seed_demo_tariff(store, now=NOW)
+    demo_tariff.seed_demo_tariff(store, now=NOW)
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
@@ -88,7 +88,7 @@ def test_manager_edits_a_price_and_sees_the_error_then_saves(dash_duo, configure
     dash_duo.find_element("#tf-valid-from").send_keys("2026-12-01")
     dash_duo.find_element("#tf-save").click()
     dash_duo.wait_for_contains_text("#tf-msg", "Saved 'Test tariff v2'", timeout=30)
-    assert [v.name for v in ledger.list_tariffs(store)][-1] == "Test tariff v2"
+    assert [v.name for v in tariff_store.list_tariffs(store)][-1] == "Test tariff v2"
     dash_duo.driver.save_screenshot("/tmp/tariffs-saved.png")
     logs = [e for e in dash_duo.get_logs() if "favicon" not in e["message"]]
     assert logs == [], [e["message"][-300:] for e in logs]

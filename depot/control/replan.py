@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 
 from depot.clock import Clock
 from depot.control.sitelimit import Reading, building_forecast, worst_building_kw
-from depot.costs.ledger import active_tariff, planner_prices
+from depot.costs.tariff_store import active_tariff, planner_prices
 from depot.people.maintenance import chargers_in_maintenance
 from depot.planning.departures import Departure, shift_departures
 from depot.planning.planner import Plan, PlanningProblem, ShortfallExplanation, explain_shortfall, plan

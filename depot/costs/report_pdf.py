@@ -1,23 +1,21 @@
-"""The monthly energy cost report as a PDF a depot manager sends to finance (reportlab + matplotlib).
+"""The monthly energy cost report as a PDF a depot manager sends to finance (reportlab).
 
 Page 1: the period's KPIs, what the cost is made of (energy, demand charge, fixed fees), the savings against
 unmanaged charging, and energy and cost per day. Page 2: where the peak came from (power by weekday and hour,
 the billing peaks) and the top vehicles. Then the tables: by the chosen grouping, by cost centre, by vehicle,
-by charger and by day, with the accounting notes. Charts are drawn with matplotlib's object API (no pyplot,
-no global state), so this runs in a web thread.
+by charger and by day, with the accounting notes. The charts come from `depot.costs.report_charts`
+(matplotlib's object API: no pyplot, no global state), so this runs in a web thread.
 """
 
 from __future__ import annotations
 
 import io
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-import numpy as np
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
 from reportlab.lib import colors
 from reportlab.lib.enums import TA_RIGHT
 from reportlab.lib.pagesizes import A4
@@ -37,7 +35,9 @@ from reportlab.platypus import (
     TableStyle,
 )
 
-from depot.costs import reports
+from depot.costs import ledger, report_data, reports, tariff_store
+from depot.costs.report_charts import chart_daily, chart_heatmap, chart_top, money
+from depot.costs.report_data import GROUPINGS, LedgerData
 from depot.store import Store
 
 INK = colors.HexColor("#1f2933")
@@ -46,7 +46,6 @@ NAVY = colors.HexColor("#1f3a5f")
 LINE = colors.HexColor("#dde2e8")
 PAPER = colors.HexColor("#f5f7f9")
 GREEN = colors.HexColor("#2e8b57")
-BLUE, AMBER, RED = "#2b6cc9", "#d0952a", "#d33a3a"
 FONT_DIR = Path("/usr/share/fonts/truetype/dejavu")
 
 # the columns of the PDF tables (a page is narrower than a spreadsheet)
@@ -67,20 +66,12 @@ def _fonts() -> tuple[str, str]:
         return "Helvetica", "Helvetica-Bold"
 
 
-def money(v: float, cur: str, decimals: int = 0) -> str:
-    sym = {"EUR": "€", "USD": "$", "GBP": "£"}.get(cur)
-    v = round(float(v), decimals) + 0.0
-    text = f"{abs(v):,.{decimals}f}"
-    sign = "−" if v < 0 else ""
-    return f"{sign}{sym}{text}" if sym else f"{sign}{text} {cur}"
-
-
 def _num(v: float, decimals: int) -> str:
     v = round(float(v), decimals) + 0.0  # no "−0.00"
     return f"{v:,.{decimals}f}".replace("-", "−")
 
 
-# ---------------------------------------------------------------- charts (matplotlib → PNG)
+# ---------------------------------------------------------------- flowables
 
 
 def _image(buf: io.BytesIO, width: float = 174 * mm) -> Image:
@@ -90,90 +81,6 @@ def _image(buf: io.BytesIO, width: float = 174 * mm) -> Image:
     w, h = ImageReader(buf).getSize()
     buf.seek(0)
     return Image(buf, width=width, height=width * h / w)
-
-
-def _png(fig: Figure) -> io.BytesIO:
-    buf = io.BytesIO()
-    FigureCanvasAgg(fig)
-    fig.savefig(buf, format="png", dpi=160, bbox_inches="tight")
-    buf.seek(0)
-    return buf
-
-
-def _style(ax) -> None:
-    for side in ("top", "right"):
-        ax.spines[side].set_visible(False)
-    ax.spines["left"].set_color("#c5ccd4")
-    ax.spines["bottom"].set_color("#c5ccd4")
-    ax.tick_params(colors="#4a5561", labelsize=7)
-    ax.grid(axis="y", color="#e6e9ee", linewidth=0.6)
-    ax.set_axisbelow(True)
-
-
-def chart_daily(ts, currency: str) -> io.BytesIO:
-    """Energy per period (bars) and its cost against unmanaged charging (lines). Per day the lines show the
-    energy cost only: the month's demand charge falls on the day of its peak and would dwarf the rest."""
-    daily = ts.columns[0] == "day"
-    cost = ts["energy_cost"] if daily else ts["cost"]
-    unmanaged = (ts["energy_cost"] + ts["savings_energy"]) if daily else ts["cost"] + ts["savings"]
-    fig = Figure(figsize=(7.2, 2.6))
-    ax = fig.add_subplot()
-    x = np.arange(len(ts))
-    ax.bar(x, ts["energy_kwh"], color=BLUE, alpha=0.85, width=0.75, label="Energy (kWh)")
-    ax.set_ylabel("kWh", fontsize=7, color="#4a5561")
-    _style(ax)
-    ax2 = ax.twinx()
-    what = "energy cost" if daily else "cost"
-    ax2.plot(x, cost, color=AMBER, marker="o", markersize=2.5, linewidth=1.4, label=f"{what.capitalize()} ({currency})")
-    ax2.plot(x, unmanaged, color="#7b8794", linestyle="--", linewidth=1.0, label=f"Unmanaged {what} ({currency})")
-    ax2.set_ylabel(currency, fontsize=7, color="#4a5561")
-    ax2.tick_params(colors="#4a5561", labelsize=7)
-    ax2.spines["top"].set_visible(False)
-    keys = [str(k) for k in ts.iloc[:, 0]]
-    labels = [k[8:].lstrip("0") for k in keys] if daily else keys
-    step = 1 if len(labels) <= 16 else 2 if len(labels) <= 40 else max(1, len(labels) // 16)
-    ax.set_xticks(x[::step], labels[::step])
-    if daily and keys:
-        ax.set_xlabel(f"day of {keys[0][:7]}" if keys[0][:7] == keys[-1][:7] else "day", fontsize=7, color="#4a5561")
-    handles = ax.get_legend_handles_labels()[0] + ax2.get_legend_handles_labels()[0]
-    ax.legend(handles, [h.get_label() for h in handles], fontsize=6.5, frameon=False, loc="upper left", ncol=3)
-    ax.set_ylim(0, max(1.0, float(ts["energy_kwh"].max()) * 1.3))
-    ax2.set_ylim(0, max(1.0, float(max(cost.max(), unmanaged.max())) * 1.3))
-    return _png(fig)
-
-
-def chart_heatmap(hm) -> io.BytesIO:
-    fig = Figure(figsize=(7.2, 2.3))
-    ax = fig.add_subplot()
-    im = ax.imshow(hm.to_numpy(), aspect="auto", cmap="Blues", interpolation="nearest")
-    ax.set_yticks(range(7), list(hm.index))
-    ax.set_xticks(range(0, 24, 2), [f"{h:02d}" for h in range(0, 24, 2)])
-    ax.tick_params(labelsize=7, colors="#4a5561", length=0)
-    for side in ax.spines.values():
-        side.set_visible(False)
-    ax.set_xlabel("hour of the day (local)", fontsize=7, color="#4a5561")
-    cb = fig.colorbar(im, ax=ax, fraction=0.03, pad=0.02)
-    cb.ax.tick_params(labelsize=6)
-    cb.set_label("average kW", fontsize=7)
-    return _png(fig)
-
-
-def chart_top(top, currency: str) -> io.BytesIO:
-    fig = Figure(figsize=(7.2, 0.35 * max(len(top), 3) + 0.5))
-    ax = fig.add_subplot()
-    top = top.iloc[::-1]
-    ax.barh(top["group"].astype(str), top["cost"], color=BLUE, alpha=0.85, height=0.6)
-    for y, v in enumerate(top["cost"]):
-        ax.text(v, y, "  " + money(float(v), currency), va="center", fontsize=6.5, color="#4a5561")
-    _style(ax)
-    ax.grid(axis="x", color="#e6e9ee", linewidth=0.6)
-    ax.grid(axis="y", visible=False)
-    ax.set_xlim(0, max(1.0, float(top["cost"].max()) * 1.18))
-    ax.set_xlabel(f"cost ({currency})", fontsize=7, color="#4a5561")
-    return _png(fig)
-
-
-# ---------------------------------------------------------------- flowables
 
 
 class _Numbered(rl_canvas.Canvas):
@@ -218,7 +125,7 @@ def _kpi_grid(cells: Sequence[tuple[str, str, str]], font: str, bold: str) -> Ta
 def _table(report: reports.Report, font: str, bold: str, *, limit: int | None = None) -> Table:
     cur = report.data.currency
     decimals = {c: d for c, _, d in reports.COLUMNS}
-    head = [reports.GROUPINGS[report.by], *[SHORT[c].format(cur=cur) for c in PDF_COLUMNS]]
+    head = [GROUPINGS[report.by], *[SHORT[c].format(cur=cur) for c in PDF_COLUMNS]]
     body = report.table.head(limit) if limit else report.table
     rows = [head]
     for r in body.to_dict("records"):
@@ -237,24 +144,48 @@ def _table(report: reports.Report, font: str, bold: str, *, limit: int | None = 
     return t
 
 
+@dataclass(frozen=True)
+class _Styles:
+    font: str
+    bold: str
+    h1: ParagraphStyle
+    h2: ParagraphStyle
+    body: ParagraphStyle
+    small: ParagraphStyle
+    right: ParagraphStyle
+
+
+def _styles(font: str, bold: str) -> _Styles:
+    small = ParagraphStyle("s", fontName=font, fontSize=7, leading=9, textColor=MUTED)
+    return _Styles(
+        font, bold,
+        h1=ParagraphStyle("h1", fontName=bold, fontSize=20, leading=24, textColor=INK),
+        h2=ParagraphStyle("h2", fontName=bold, fontSize=12, leading=15, textColor=INK, spaceBefore=8, spaceAfter=4),
+        body=ParagraphStyle("b", fontName=font, fontSize=8.5, leading=11.5, textColor=INK),
+        small=small,
+        right=ParagraphStyle("r", parent=small, alignment=TA_RIGHT))
+
+
 def render(main: reports.Report, extra: Sequence[reports.Report], *, generated_at: datetime,
            tariff_names: Sequence[str] = ()) -> bytes:
     """The PDF for `main` (whose data gives the KPIs and charts) and further groupings of the same range."""
     font, bold = _fonts()
+    st = _styles(font, bold)
+    story: list = [*_headline(main, st, generated_at), *_cost_made_of(main, st, tariff_names),
+                   *_peak_page(main, extra, st), *_group_tables(main, extra, st)]
+    return _document(story, main.data, font)
+
+
+def _headline(main: reports.Report, st: _Styles, generated_at: datetime) -> list:
+    """Page 1's top: the title, the site and when, the KPI grid."""
     data, k, cur = main.data, main.totals, main.data.currency
     period = reports.period_label(data)
-    h1 = ParagraphStyle("h1", fontName=bold, fontSize=20, leading=24, textColor=INK)
-    h2 = ParagraphStyle("h2", fontName=bold, fontSize=12, leading=15, textColor=INK, spaceBefore=8, spaceAfter=4)
-    body = ParagraphStyle("b", fontName=font, fontSize=8.5, leading=11.5, textColor=INK)
-    small = ParagraphStyle("s", fontName=font, fontSize=7, leading=9, textColor=MUTED)
-    right = ParagraphStyle("r", parent=small, alignment=TA_RIGHT)
     zone = ZoneInfo(data.tz)
     peak_at = k["peak_at"].strftime("%d %b %H:%M") if k["peak_at"] is not None else "–"
-
-    story: list = [
-        Table([[Paragraph(f"Energy cost report<br/>{period}", h1),
+    return [
+        Table([[Paragraph(f"Energy cost report<br/>{period}", st.h1),
                 Paragraph(f"{data.site_name}<br/>generated {generated_at.astimezone(zone):%d %b %Y %H:%M} "
-                          f"({data.tz})", right)]], colWidths=[110 * mm, 64 * mm],
+                          f"({data.tz})", st.right)]], colWidths=[110 * mm, 64 * mm],
               style=[("VALIGN", (0, 0), (-1, -1), "BOTTOM"), ("LINEBELOW", (0, 0), (-1, 0), 1.2, NAVY),
                      ("BOTTOMPADDING", (0, 0), (-1, -1), 6)]),
         Spacer(1, 5 * mm),
@@ -268,10 +199,14 @@ def render(main: reports.Report, extra: Sequence[reports.Report], *, generated_a
             ("CO₂", f"{_num(k['co2_kg'] / 1000, 2)} t", f"{_num(k['co2_g_per_kwh'], 0)} g/kWh grid mix"),
             ("Utilisation", f"{k['utilisation_pct']:.1f} %", f"avg {k['avg_duration_h']:.1f} h plugged in, "
                                                             f"{_num(k['idle_h'], 0)} h idle"),
-        ], font, bold),
+        ], st.font, st.bold),
         Spacer(1, 4 * mm),
-        Paragraph("What the cost is made of", h2),
     ]
+
+
+def _cost_made_of(main: reports.Report, st: _Styles, tariff_names: Sequence[str]) -> list:
+    """Page 1's rest: energy, demand charge and fixed fees against unmanaged charging; energy and cost by period."""
+    k, cur = main.totals, main.data.currency
     breakdown = [
         ["", "Actual", "Unmanaged", "Saved"],
         ["Energy (each 15-min slot at its price)", money(k["energy_cost"], cur, 2),
@@ -283,21 +218,29 @@ def render(main: reports.Report, extra: Sequence[reports.Report], *, generated_a
          money(k["savings"], cur, 2)],
         ["Billed to tenants and members", money(k["billed"], cur, 2), "", ""],
     ]
-    story += [
+    return [
+        Paragraph("What the cost is made of", st.h2),
         Table(breakdown, colWidths=[76 * mm, 32 * mm, 32 * mm, 32 * mm], hAlign="LEFT", style=[
-            ("FONT", (0, 0), (-1, -1), font, 8), ("FONT", (0, 0), (-1, 0), bold, 8),
-            ("FONT", (0, 4), (-1, 4), bold, 8), ("ALIGN", (1, 0), (-1, -1), "RIGHT"),
+            ("FONT", (0, 0), (-1, -1), st.font, 8), ("FONT", (0, 0), (-1, 0), st.bold, 8),
+            ("FONT", (0, 4), (-1, 4), st.bold, 8), ("ALIGN", (1, 0), (-1, -1), "RIGHT"),
             ("LINEBELOW", (0, 0), (-1, 0), 0.6, INK), ("LINEABOVE", (0, 4), (-1, 4), 0.6, INK),
             ("TEXTCOLOR", (3, 1), (3, 4), GREEN), ("TEXTCOLOR", (0, 5), (-1, 5), MUTED)]),
         Paragraph("Unmanaged: the same sessions charged at full power from plug-in. "
                   + (f"Tariff: {', '.join(tariff_names)}." if tariff_names else "No tariff configured: "
-                     "the built-in time-of-use default applies."), small),
-        Paragraph("Energy and cost", h2),
-        _image(chart_daily(reports.timeseries(data), cur)),
+                     "the built-in time-of-use default applies."), st.small),
+        Paragraph("Energy and cost", st.h2),
+        _image(chart_daily(reports.timeseries(main.data), cur)),
+    ]
+
+
+def _peak_page(main: reports.Report, extra: Sequence[reports.Report], st: _Styles) -> list:
+    """Page 2: power by weekday and hour, the billing peaks per month, the top vehicles."""
+    data, cur = main.data, main.data.currency
+    story: list = [
         PageBreak(),
-        Paragraph("Where the peak came from", h2),
+        Paragraph("Where the peak came from", st.h2),
         Paragraph("Average charging power by weekday and hour of the day. The demand charge is billed on each "
-                  "month's highest 15-minute average; the vehicles charging then share it by their power.", body),
+                  "month's highest 15-minute average; the vehicles charging then share it by their power.", st.body),
         Spacer(1, 2 * mm),
         _image(chart_heatmap(reports.heatmap(data))),
     ]
@@ -307,26 +250,38 @@ def render(main: reports.Report, extra: Sequence[reports.Report], *, generated_a
                       _num(float(p["uc_peak_kw"]), 1), money(float(p["uc_demand_charge"]), cur, 2),
                       money(float(p["fixed_fee"]), cur, 2)])
     story.append(Table(peaks, hAlign="LEFT", colWidths=[20 * mm, 22 * mm, 30 * mm, 36 * mm, 44 * mm, 22 * mm], style=[
-        ("FONT", (0, 0), (-1, -1), font, 7.5), ("FONT", (0, 0), (-1, 0), bold, 7.5),
+        ("FONT", (0, 0), (-1, -1), st.font, 7.5), ("FONT", (0, 0), (-1, 0), st.bold, 7.5),
         ("ALIGN", (1, 0), (-1, -1), "RIGHT"), ("LINEBELOW", (0, 0), (-1, 0), 0.6, INK)]))
     by_vehicle = next((r for r in (main, *extra) if r.by == "vehicle"), None)
     if by_vehicle is not None and len(by_vehicle.table):
-        story += [Paragraph("Top vehicles by cost", h2),
+        story += [Paragraph("Top vehicles by cost", st.h2),
                   _image(chart_top(reports.top_vehicles(by_vehicle.table), cur))]
-    story.append(PageBreak())
+    return story
+
+
+def _group_tables(main: reports.Report, extra: Sequence[reports.Report], st: _Styles) -> list:
+    """The tables, one per grouping (each once), then the accounting notes."""
+    story: list = [PageBreak()]
     seen = set()
     for r in (main, *extra):
         if r.by in seen:
             continue
         seen.add(r.by)
-        title = Paragraph(f"By {reports.GROUPINGS[r.by].lower()}", h2)
+        title = Paragraph(f"By {GROUPINGS[r.by].lower()}", st.h2)
         if r.table.empty:
-            story += [title, Paragraph("No sessions in this period.", body)]
+            story += [title, Paragraph("No sessions in this period.", st.body)]
             continue
-        story += [KeepTogether([title, _table(r, font, bold, limit=40 if r.by == "day" else 60)]), Spacer(1, 3 * mm)]
-    story += [Paragraph("Notes", h2), *[Paragraph(n, small) for n in reports.NOTES],
-              Paragraph("Amounts in " + cur + ". CO₂ from the grid's carbon intensity by hour of the day.", small)]
+        story += [KeepTogether([title, _table(r, st.font, st.bold, limit=40 if r.by == "day" else 60)]),
+                  Spacer(1, 3 * mm)]
+    story += [Paragraph("Notes", st.h2), *[Paragraph(n, st.small) for n in reports.NOTES],
+              Paragraph("Amounts in " + main.data.currency + ". CO₂ from the grid's carbon intensity by hour of the "
+                        "day.", st.small)]
+    return story
 
+
+def _document(story: list, data: LedgerData, font: str) -> bytes:
+    """Lay the story out on A4 with the page footer."""
+    period = reports.period_label(data)
     buf = io.BytesIO()
     doc = SimpleDocTemplate(buf, pagesize=A4, leftMargin=18 * mm, rightMargin=18 * mm, topMargin=16 * mm,
                             bottomMargin=18 * mm, title=f"Energy cost report {period}", author=data.site_name)
@@ -338,11 +293,9 @@ def render(main: reports.Report, extra: Sequence[reports.Report], *, generated_a
 
 def build_pdf(store: Store, start: datetime, end: datetime, by: str = "vehicle", *, now: datetime) -> bytes:
     """Bring the ledger up to date, then the PDF of [start, end) with `by` first and the usual tables."""
-    from depot.costs import ledger
-
     ledger.update(store, now=now)
-    data = reports.load(store, start, end)
+    data = report_data.load(store, start, end)
     order = [by, *[b for b in ("cost-centre", "vehicle", "charger", "day") if b != by]]
     built = [reports.build_report(store, start, end, b, data=data) for b in order]
-    names = [v.name for v in ledger.list_tariffs(store) if v.valid_from < end]
+    names = [v.name for v in tariff_store.list_tariffs(store) if v.valid_from < end]
     return render(built[0], built[1:], generated_at=now, tariff_names=names[-2:])

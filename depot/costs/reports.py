@@ -1,9 +1,10 @@
 """Energy cost reports from the ledger: a date range grouped by vehicle, route, cost centre, department, billing
-group, charger, site, day, week or month; KPIs, chart data, drill-down, CSV and XLSX exports.
+group, charger, site, day, week or month; KPIs, chart data and the drill-down to sessions.
 
-`load(store, start, end)` reads the ledger once (a few SQL queries, no loop over samples); everything after it
-is pure pandas over that `LedgerData`: `summarise(data, by)`, `kpis(data)`, `timeseries`, `heatmap`,
-`sessions_behind`. `build_report` does both for the page and the CLI; `depot.costs.report_pdf` draws the PDF.
+`depot.costs.report_data.load(store, start, end)` reads the ledger once; everything here is pure pandas over
+that `LedgerData`: `summarise(data, rows, by)`, `kpis(data)`, `timeseries`, `heatmap`, `sessions_behind`.
+`build_report` does both for the page and the CLI; `depot.costs.report_export` writes the CSV and XLSX,
+`depot.costs.report_pdf` draws the PDF.
 
 Accounting conventions (also printed under every table):
 - A session belongs to the period, vehicle, charger … of its plug-in (its start, local time of the tariff).
@@ -20,27 +21,26 @@ Accounting conventions (also printed under every table):
 
 from __future__ import annotations
 
-import csv
-import io
-from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import func, select
 
 from depot.costs import ledger
+from depot.costs.report_data import (
+    GROUPINGS,
+    NONE_LABEL,
+    SUMS,
+    TIME_GROUPINGS,
+    LedgerData,
+    grouped,
+    load,
+    session_rows,
+)
 from depot.errors import ValidationError
-from depot.store import ChargerRow, ConnectorRow, Store
-
-GROUPINGS = {"vehicle": "Vehicle", "route": "Route", "cost-centre": "Cost centre", "department": "Department",
-             "billing-group": "Billing group", "charger": "Charger", "site": "Site", "day": "Day", "week": "Week",
-             "month": "Month"}
-TIME_GROUPINGS = ("day", "week", "month")
-NONE_LABEL = {"vehicle": "(unknown vehicle)", "route": "(no route)", "cost-centre": "(no cost centre)",
-              "department": "(no department)", "billing-group": "(no billing group)"}
+from depot.store import Store
 
 # (key, header, decimals); "{cur}" is replaced by the currency
 COLUMNS = (
@@ -71,33 +71,14 @@ SESSION_COLUMNS = (
     ("billing_group", "Billing group", None), ("billed_total", "Billed ({cur})", 2),
 )
 
-
-SUMS = ("energy_kwh", "energy_cost", "demand_cost", "peak_kw", "co2_kg", "plugged_minutes", "idle_minutes",
-        "uc_energy_cost", "uc_demand_cost", "billed_total")
-
-
-@dataclass(frozen=True)
-class LedgerData:
-    """What every report of a date range [start, end) starts from, read once: the ledger summed per local day,
-    the depot's 15-minute slots, the billing periods, the connectors."""
-
-    start: datetime
-    end: datetime
-    tz: str
-    currency: str
-    site_name: str
-    days: pd.DataFrame  # local_day, sessions + SUMS of the sessions plugged in that day
-    slots: pd.DataFrame  # at (local), kw, energy_kwh, energy_cost, uc_kw
-    periods: pd.DataFrame  # month, peak_kw, demand_charge, uc_peak_kw, uc_demand_charge, fixed_fee
-    connectors: dict[str, int]  # connectors per charger (site meters excluded)
-
-    @property
-    def hours(self) -> float:
-        return (self.end - self.start).total_seconds() / 3600.0
-
-    @property
-    def total_connectors(self) -> int:
-        return max(1, sum(self.connectors.values()))
+NOTES = (
+    "A session counts in the period, vehicle and charger of its plug-in. Cost = energy cost (each 15-minute slot "
+    "at its price) + share of the demand charge.",
+    "Peak (kW): for periods and the site, the highest 15-minute average charging power; for vehicles, chargers "
+    "and groups, their power in the billing peak.",
+    "Savings: the same sessions charged at full power from plug-in (unmanaged), energy and demand charge, minus "
+    "the actual cost.",
+)
 
 
 @dataclass(frozen=True)
@@ -110,92 +91,6 @@ class Report:
     @property
     def title(self) -> str:
         return f"Energy cost by {GROUPINGS[self.by].lower()}, {period_label(self.data)}"
-
-
-# ---------------------------------------------------------------- reading (SQL does the summing)
-
-
-def parse_range(date_from: str | date, date_to: str | date, tz: str) -> tuple[datetime, datetime]:
-    """Local dates, both inclusive → [start, end) as aware UTC datetimes."""
-    try:
-        d0 = date_from if isinstance(date_from, date) else date.fromisoformat(str(date_from).strip()[:10])
-    except ValueError:
-        raise ValidationError("--from", f"{date_from!r} is not a date (YYYY-MM-DD)") from None
-    try:
-        d1 = date_to if isinstance(date_to, date) else date.fromisoformat(str(date_to).strip()[:10])
-    except ValueError:
-        raise ValidationError("--to", f"{date_to!r} is not a date (YYYY-MM-DD)") from None
-    if d1 < d0:
-        raise ValidationError("--to", f"{d1} is before --from {d0}")
-    zone = ZoneInfo(tz)
-    return (datetime.combine(d0, time(), zone).astimezone(UTC),
-            datetime.combine(d1 + timedelta(days=1), time(), zone).astimezone(UTC))
-
-
-def _frame(conn, query) -> pd.DataFrame:
-    frame = ledger.frame(conn, query)
-    for k in ("sessions", *SUMS):
-        if k in frame:
-            frame[k] = pd.to_numeric(frame[k]).fillna(0.0)
-    return frame
-
-
-def _sums():
-    S = ledger.SessionCostRow
-    return [func.count().label("sessions"), *[func.coalesce(func.sum(getattr(S, c)), 0.0).label(c) for c in SUMS]]
-
-
-def _in_range(start: datetime, end: datetime):
-    S = ledger.SessionCostRow
-    return (S.started_at >= start, S.started_at < end)
-
-
-def load(store: Store, start: datetime, end: datetime) -> LedgerData:
-    versions = ledger.list_tariffs(store)
-    tz = ledger.site_timezone(versions)
-    currency = versions[-1].currency if versions else "EUR"
-    S, L, B = ledger.SessionCostRow, ledger.LedgerSlotRow, ledger.BillingPeriodRow
-    zone = ZoneInfo(tz)
-    months = (start.astimezone(zone).strftime("%Y-%m"), (end - timedelta(microseconds=1)).astimezone(zone).strftime("%Y-%m"))
-    with store.session() as s:
-        conn = s.connection()
-        days = _frame(conn, select(S.local_day, *_sums()).where(*_in_range(start, end)).group_by(S.local_day)
-                      .order_by(S.local_day))
-        slots = _frame(conn, select(ledger.epoch(store, L.at).label("t"), L.energy_kwh, L.energy_cost, L.uc_energy_kwh)
-                       .where(L.at >= start, L.at < end))
-        periods = _frame(conn, select(B.month, B.peak_kw, B.demand_charge, B.uc_peak_kw, B.uc_demand_charge,
-                                      B.fixed_fee).where(B.month >= months[0], B.month <= months[1]).order_by(B.month))
-        counts = dict(conn.execute(select(ConnectorRow.charger_id, func.count()).where(ConnectorRow.connector_id > 0)
-                                   .group_by(ConnectorRow.charger_id)).all())
-        chargers = list(s.scalars(select(ChargerRow.id).where(ChargerRow.site_meter.is_(False))))
-        site = store.get_site()
-    t = np.round(pd.to_numeric(slots.pop("t")).to_numpy(dtype=float), 3) if len(slots) else np.array([], dtype=float)
-    slots["at"] = pd.to_datetime(t, unit="s", utc=True).tz_convert(tz)
-    slots["kw"] = pd.to_numeric(slots["energy_kwh"]) / 0.25
-    slots["uc_kw"] = pd.to_numeric(slots["uc_energy_kwh"]) / 0.25
-    connectors = {c: max(1, int(counts.get(c, 1))) for c in chargers}
-    return LedgerData(start, end, tz, currency, site.name, days, slots, periods, connectors)
-
-
-def _entity_key(by: str):
-    S, G = ledger.SessionCostRow, ledger.VehicleGroupRow
-    return {"vehicle": S.vehicle_id, "charger": S.charger_id, "billing-group": S.billing_group, "route": G.route,
-            "cost-centre": G.cost_centre, "department": G.department}[by]
-
-
-def grouped(store: Store, data: LedgerData, by: str) -> pd.DataFrame:
-    """The range's sessions summed per group: for vehicles, chargers, routes … one row per group and billing
-    month of the peak they charged in (`peak_month`); for periods and the site, the per-day sums."""
-    if by not in GROUPINGS:
-        raise ValidationError("by", f"{by!r} is not one of {', '.join(GROUPINGS)}")
-    if by in TIME_GROUPINGS or by == "site":
-        return data.days.rename(columns={"local_day": "key"})
-    S, G = ledger.SessionCostRow, ledger.VehicleGroupRow
-    key = _entity_key(by)
-    q = (select(key.label("key"), S.peak_month, *_sums()).outerjoin(G, G.vehicle_id == S.vehicle_id)
-         .where(*_in_range(data.start, data.end)).group_by(key, S.peak_month))
-    with store.session() as s:
-        return _frame(s.connection(), q)
 
 
 # ---------------------------------------------------------------- pure aggregation
@@ -369,32 +264,14 @@ def heatmap(data: LedgerData) -> pd.DataFrame:
     return avg.fillna(0.0)
 
 
+# ---------------------------------------------------------------- drill-down and labels
+
+
 def sessions_behind(store: Store, data: LedgerData, by: str, key: str | None) -> pd.DataFrame:
     """The sessions a table row adds up (all of the range for the Total, key None), newest first."""
-    S, G = ledger.SessionCostRow, ledger.VehicleGroupRow
-    q = (select(S.transaction_id, S.vehicle_id, S.charger_id, ledger.epoch(store, S.started_at).label("start"),
-                ledger.epoch(store, S.stopped_at).label("stop"), S.local_day, S.billing_group,
-                *[getattr(S, c) for c in SUMS])
-         .outerjoin(G, G.vehicle_id == S.vehicle_id).where(*_in_range(data.start, data.end)))
-    if key is not None and key != "Total" and by != "site":
-        if by == "day":
-            q = q.where(S.local_day == key)
-        elif by == "month":
-            q = q.where(S.local_day.like(f"{key}-%"))
-        elif by == "week":
-            year, week = key.split("-W")
-            monday = date.fromisocalendar(int(year), int(week), 1)
-            q = q.where(S.local_day >= monday.isoformat(), S.local_day <= (monday + timedelta(days=6)).isoformat())
-        else:
-            col = _entity_key(by)
-            q = q.where(col.is_(None) if key == NONE_LABEL.get(by) else col == key)
-    with store.session() as s:
-        f = _frame(s.connection(), q.order_by(S.started_at.desc()))
+    f = session_rows(store, data, by, key)
     if f.empty:
         return pd.DataFrame(columns=[c for c, _, _ in SESSION_COLUMNS])
-    for col in ("start", "stop"):
-        f[col] = pd.to_datetime(np.round(pd.to_numeric(f[col]).to_numpy(dtype=float), 3), unit="s",
-                                utc=True).tz_convert(data.tz)
     f = f.assign(sessions=1)
     d = _derived(f)
     d["started"] = f["start"].dt.strftime("%Y-%m-%d %H:%M")
@@ -417,131 +294,3 @@ def period_label(data: LedgerData) -> str:
     if d0.day == 1 and (d1 + timedelta(days=1)).day == 1 and (d0.year, d0.month) == (d1.year, d1.month):
         return d0.strftime("%B %Y")
     return f"{d0:%d %b %Y} – {d1:%d %b %Y}"
-
-
-# ---------------------------------------------------------------- exports
-
-
-def _header(columns, currency: str) -> list[str]:
-    return [h.format(cur=currency) for _, h, _ in columns]
-
-
-def _cell(value, decimals):
-    if decimals is None or value is None or (isinstance(value, float) and np.isnan(value)):
-        return "" if value is None or (isinstance(value, float) and np.isnan(value)) else value
-    if decimals == 0:
-        return int(round(float(value)))
-    return round(float(value), decimals)
-
-
-@dataclass(frozen=True)
-class Sheet:
-    """A table as exported: header, rows rounded as shown, and each column's decimals (None: text)."""
-
-    header: list[str]
-    rows: list[list]
-    decimals: list[int | None]
-
-
-def table_sheet(report: Report, *, total: bool = True) -> Sheet:
-    """The report table: one row per group, then the Total."""
-    header = [GROUPINGS[report.by], *_header(COLUMNS, report.data.currency)]
-    rows = [[str(r["group"]), *[_cell(r[c], d) for c, _, d in COLUMNS]] for r in report.table.to_dict("records")]
-    if total:
-        rows.append(["Total", *[_cell(report.totals[c], d) for c, _, d in COLUMNS]])
-    return Sheet(header, rows, [None, *[d for _, _, d in COLUMNS]])
-
-
-def sessions_sheet(frame: pd.DataFrame, currency: str) -> Sheet:
-    return Sheet(_header(SESSION_COLUMNS, currency),
-                 [[_cell(r[c], d) for c, _, d in SESSION_COLUMNS] for r in frame.to_dict("records")],
-                 [d for _, _, d in SESSION_COLUMNS])
-
-
-def to_csv(sheet: Sheet) -> str:
-    buf = io.StringIO()
-    w = csv.writer(buf, lineterminator="\n")
-    w.writerow(sheet.header)
-    w.writerows(sheet.rows)
-    return buf.getvalue()
-
-
-def to_xlsx(sheet: Sheet, *, title: str = "Report", name: str = "Report", notes: Sequence[str] = ()) -> bytes:
-    """One worksheet: the title in A1, the header in row 2 (frozen), the rows as numbers with number formats,
-    the notes under the table."""
-    from openpyxl import Workbook
-    from openpyxl.styles import Font, PatternFill
-    from openpyxl.utils import get_column_letter
-
-    wb = Workbook()
-    ws = wb.active
-    ws.title = name[:31]
-    ws.append([title])
-    ws["A1"].font = Font(bold=True, size=13)
-    ws.append(list(sheet.header))
-    for cell in ws[2]:
-        cell.font = Font(bold=True, color="FFFFFF")
-        cell.fill = PatternFill("solid", fgColor="1F3A5F")
-    for r in sheet.rows:
-        ws.append(list(r))
-    if sheet.rows and sheet.rows[-1] and sheet.rows[-1][0] == "Total":
-        for cell in ws[ws.max_row]:
-            cell.font = Font(bold=True)
-    for i, (h, d) in enumerate(zip(sheet.header, sheet.decimals, strict=True), start=1):
-        ws.column_dimensions[get_column_letter(i)].width = max(10, min(40, len(str(h)) + 2))
-        if d is not None:
-            fmt = "#,##0" + ("." + "0" * d if d else "")
-            for (cell,) in ws.iter_rows(min_row=3, max_row=2 + len(sheet.rows), min_col=i, max_col=i):
-                cell.number_format = fmt
-    ws.freeze_panes = "B3"
-    if notes:
-        ws.append([])
-        for n in notes:
-            ws.append([n])
-    out = io.BytesIO()
-    wb.save(out)
-    return out.getvalue()
-
-
-NOTES = (
-    "A session counts in the period, vehicle and charger of its plug-in. Cost = energy cost (each 15-minute slot "
-    "at its price) + share of the demand charge.",
-    "Peak (kW): for periods and the site, the highest 15-minute average charging power; for vehicles, chargers "
-    "and groups, their power in the billing peak.",
-    "Savings: the same sessions charged at full power from plug-in (unmanaged), energy and demand charge, minus "
-    "the actual cost.",
-)
-
-
-# ---------------------------------------------------------------- the `depot report` command
-
-
-def run_cli(args, store: Store, out, *, now: datetime | None = None) -> int:
-    """`depot report`: bring the ledger up to date, build the report, write it. Exit 0, or 2 on bad input."""
-    from pathlib import Path
-
-    from depot.clock import utc_now
-
-    now = now or utc_now()
-    if args.by not in GROUPINGS:
-        raise ValidationError("--by", f"{args.by!r} is not one of {', '.join(GROUPINGS)}")
-    tz = ledger.site_timezone(ledger.list_tariffs(store))
-    start, end = parse_range(args.date_from, args.date_to, tz)
-    if args.fmt == "pdf":
-        from depot.costs.report_pdf import build_pdf
-
-        payload: str | bytes = build_pdf(store, start, end, args.by, now=now)
-    else:
-        report = build_report(store, start, end, args.by, now=now)
-        sheet = table_sheet(report)
-        payload = to_csv(sheet) if args.fmt == "csv" else to_xlsx(sheet, title=report.title, notes=NOTES)
-    if args.output is None and args.fmt == "csv":
-        out.write(payload)
-        return 0
-    path = Path(args.output or f"energy-report-{args.date_from}-{args.date_to}-{args.by}.{args.fmt}")
-    if isinstance(payload, str):
-        path.write_text(payload, encoding="utf-8")
-    else:
-        path.write_bytes(payload)
-    print(f"wrote {path} ({args.fmt.upper()}, {len(payload):,} bytes)", file=out)
-    return 0

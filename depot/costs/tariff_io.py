@@ -10,15 +10,14 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, date, datetime, time
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from depot.costs.billing import BillingRate, check_rates
 from depot.costs.tariffs import (
     ALL_SEASONS,
-    BillingRate,
     FieldError,
     Season,
     TariffErrors,
     TariffVersion,
     TouPeriod,
-    check_rates,
     hhmm,
     validate_tariff,
 )

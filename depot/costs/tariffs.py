@@ -1,18 +1,14 @@
-"""PURE: what energy costs. Supplier tariff versions, internal and driver billing rates, grid carbon intensity.
+"""PURE: the supplier tariff: versions, time-of-use periods, seasons and holidays, carbon intensity, validation.
 
-No I/O, no clock, no database: every function takes its inputs (and `now`, where one is needed) as
-parameters. `depot.costs.ledger` stores these values and applies them to meter data; `depot.costs.costing` turns meter
-samples into slot energies; the planner gets its prices from `prices_for`.
+No I/O, no clock, no database: every function takes its inputs as parameters. `depot.costs.prices` looks up a
+version's price per slot, `depot.costs.billing` holds what groups are billed, `depot.costs.tariff_io` reads
+and writes versions, `depot.costs.tariff_store` keeps them in the store.
 
 Supplier tariff (`TariffVersion`): time-of-use energy prices per kWh by local time of day, for weekdays,
 weekends and holidays, optionally per season; a demand charge per kW of the billing period's (local calendar
 month's) highest 15-minute average power; a fixed fee per month. A version applies from its `valid_from`
 until the next version starts (so versions never overlap). Before the first version the built-in
 `DEFAULT_TARIFF` applies: the planner's `DEFAULT_TOU` profile, without demand charge or fees.
-
-Billing (`BillingRate`): what a group (cost centre, department, tenant, membership) is billed per session:
-a session fee, per kWh, per minute plugged in, and an idle fee per minute after charging completed once a
-grace period has passed; or nothing at all (`free`).
 
 Carbon: grams of CO₂ per kWh by local hour, per tariff version, `DEFAULT_CARBON_G_PER_KWH` when not given.
 
@@ -22,13 +18,10 @@ Times of day are local wall-clock times in the version's `timezone`; prices chan
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
-
-import numpy as np
-import pandas as pd
 
 from depot.errors import ValidationError
 from depot.planning.snapshot import DEFAULT_TOU
@@ -38,7 +31,6 @@ SLOTS_PER_DAY = 24 * 60 // SLOT_MINUTES
 DAY_TYPES = ("weekday", "weekend", "holiday")
 PERIOD_DAYS = ("all", *DAY_TYPES)
 ALL_SEASONS = "all"
-GROUP_KINDS = ("cost centre", "department", "tenant", "membership")
 
 # A typical grid mix by local hour, g CO₂ per kWh: cleaner at night and around midday (solar), dirtiest in
 # the evening peak. Replace it per tariff version with your grid operator's or supplier's figures.
@@ -91,32 +83,6 @@ class TariffVersion:
 
 
 @dataclass(frozen=True)
-class BillingRate:
-    group: str
-    kind: str = "cost centre"
-    per_kwh: float = 0.0
-    per_minute: float = 0.0  # per minute plugged in
-    session_fee: float = 0.0
-    idle_fee_per_minute: float = 0.0  # after charging completed and the grace period passed
-    idle_grace_minutes: float = 0.0
-    free: bool = False
-
-
-@dataclass(frozen=True)
-class Charge:
-    """What one session is billed under a rate."""
-
-    session_fee: float
-    energy: float
-    time: float
-    idle: float
-
-    @property
-    def total(self) -> float:
-        return self.session_fee + self.energy + self.time + self.idle
-
-
-@dataclass(frozen=True)
 class FieldError:
     field: str  # where: "demand_charge_per_kw", "periods line 3, price", "seasons"
     reason: str
@@ -142,140 +108,22 @@ def _default_tariff() -> TariffVersion:
 DEFAULT_TARIFF = _default_tariff()
 
 
-# ---------------------------------------------------------------- billing
-
-
-def billed(rate: BillingRate | None, kwh: float, plugged_minutes: float, idle_minutes: float) -> Charge:
-    """One session's bill: nothing without a rate or for a free group; the idle fee counts only the minutes
-    after charging completed beyond the grace period."""
-    if rate is None or rate.free:
-        return Charge(0.0, 0.0, 0.0, 0.0)
-    idle = max(0.0, idle_minutes - rate.idle_grace_minutes) * rate.idle_fee_per_minute
-    return Charge(rate.session_fee, kwh * rate.per_kwh, plugged_minutes * rate.per_minute, idle)
-
-
-def billed_frame(rates: Sequence[BillingRate], sessions: pd.DataFrame) -> pd.DataFrame:
-    """Vectorised `billed` for a frame with columns billing_group, energy_kwh, plugged_minutes, idle_minutes.
-    Returns billed_session_fee, billed_energy, billed_time, billed_idle, billed_total (same index)."""
-    cols = ["per_kwh", "per_minute", "session_fee", "idle_fee_per_minute", "idle_grace_minutes"]
-    table = pd.DataFrame([{"billing_group": r.group, **{c: 0.0 if r.free else getattr(r, c) for c in cols}}
-                          for r in rates], columns=["billing_group", *cols])
-    m = sessions[["billing_group"]].merge(table, on="billing_group", how="left")
-    m[cols] = m[cols].astype(float).fillna(0.0)
-    m.index = sessions.index
-    idle = (sessions["idle_minutes"] - m["idle_grace_minutes"]).clip(lower=0.0) * m["idle_fee_per_minute"]
-    out = pd.DataFrame({"billed_session_fee": m["session_fee"],
-                        "billed_energy": sessions["energy_kwh"] * m["per_kwh"],
-                        "billed_time": sessions["plugged_minutes"] * m["per_minute"],
-                        "billed_idle": idle}, index=sessions.index)
-    out["billed_total"] = out.sum(axis=1)
-    return out
-
-
-# ---------------------------------------------------------------- prices, carbon and billing months per slot
-
-
-@dataclass(frozen=True)
-class SlotRates:
-    """Per slot start (epoch seconds): price per kWh, g CO₂ per kWh, demand charge per kW, and which version
-    (index into the sorted versions; -1 = DEFAULT_TARIFF)."""
-
-    price: np.ndarray
-    carbon: np.ndarray
-    demand_rate: np.ndarray
-    version: np.ndarray
-
-
-def sort_versions(versions: Iterable[TariffVersion]) -> list[TariffVersion]:
-    return sorted(versions, key=lambda v: v.valid_from)
-
-
-def slot_rates(versions: Sequence[TariffVersion], starts: np.ndarray) -> SlotRates:
-    """Vectorised tariff lookup for many slot starts (int epoch seconds, UTC)."""
-    versions = sort_versions(versions)
-    starts = np.asarray(starts, dtype=np.int64)
-    bounds = np.array([int(v.valid_from.timestamp()) for v in versions], dtype=np.int64)
-    which = np.searchsorted(bounds, starts, side="right") - 1
-    price = np.full(len(starts), np.nan)
-    carbon = np.zeros(len(starts))
-    demand = np.zeros(len(starts))
-    for k in np.unique(which):
-        v = versions[k] if k >= 0 else DEFAULT_TARIFF
-        mask = which == k
-        p, c = _lookup(v, starts[mask])
-        price[mask], carbon[mask], demand[mask] = p, c, v.demand_charge_per_kw
-    return SlotRates(price, carbon, demand, which)
-
-
-def prices_for(tariffs: Sequence[TariffVersion], start: datetime, slots: int,
-               slot_minutes: int = SLOT_MINUTES) -> tuple[float, ...]:
-    """The price per kWh at the start of each of `slots` slots from `start` (for the planner)."""
-    t0 = int(start.timestamp())
-    starts = t0 + np.arange(slots, dtype=np.int64) * slot_minutes * 60
-    return tuple(float(p) for p in slot_rates(tariffs, starts).price)
-
-
-def billing_months(starts: np.ndarray, timezone: str) -> np.ndarray:
-    """The local calendar month (YYYYMM) each slot start falls in: the demand charge's billing period."""
-    local = pd.to_datetime(np.asarray(starts, dtype=np.int64), unit="s", utc=True).tz_convert(timezone)
-    return np.asarray(local.year * 100 + local.month, dtype=np.int64)
-
-
-def month_label(yyyymm: int) -> str:
-    return f"{yyyymm // 100:04d}-{yyyymm % 100:02d}"
-
-
-def _lookup(v: TariffVersion, starts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    local = pd.to_datetime(starts, unit="s", utc=True).tz_convert(v.timezone)
-    quarter = np.asarray((local.hour * 60 + local.minute) // SLOT_MINUTES, dtype=np.int64)
-    ymd = np.asarray(local.year * 10000 + local.month * 100 + local.day, dtype=np.int64)
-    holiday_ymd = np.array([d.year * 10000 + d.month * 100 + d.day for d in v.holidays], dtype=np.int64)
-    weekend = np.asarray(local.day_of_week >= 5)
-    has_holiday = any(p.days == "holiday" for p in v.periods)
-    day_type = np.where(weekend, 1, 0)
-    if len(holiday_ymd):
-        day_type = np.where(np.isin(ymd, holiday_ymd), 2 if has_holiday else 1, day_type)
-    season = _season_table(v)[np.asarray(local.month), np.asarray(local.day)]
-    price = price_table(v)[season, day_type, quarter]
-    carbon = np.asarray(v.carbon_g_per_kwh or DEFAULT_CARBON_G_PER_KWH, dtype=float)[np.asarray(local.hour)]
-    return price, carbon
+# ---------------------------------------------------------------- the seasons' calendar
 
 
 def season_names(v: TariffVersion) -> list[str]:
     return [s.name for s in v.seasons] or [ALL_SEASONS]
 
 
-def price_table(v: TariffVersion) -> np.ndarray:
-    """Price per (season, day type, quarter hour of the local day); NaN where no period applies."""
-    names = season_names(v)
-    table = np.full((len(names), len(DAY_TYPES), SLOTS_PER_DAY), np.nan)
-    holiday_own = any(p.days == "holiday" for p in v.periods)
-    for si, name in enumerate(names):
-        for di, day in enumerate(DAY_TYPES):
-            as_day = day if day != "holiday" or holiday_own else "weekend"
-            for p in v.periods:
-                if p.season in (name, ALL_SEASONS) and p.days in (as_day, "all"):
-                    for lo, hi in p.minutes():
-                        table[si, di, lo // SLOT_MINUTES:hi // SLOT_MINUTES] = p.price
-    return table
-
-
-def _season_table(v: TariffVersion) -> np.ndarray:
-    """Season index by [month, day] (13 × 32, index 0 unused)."""
-    out = np.zeros((13, 32), dtype=np.int64)
-    for si, s in enumerate(v.seasons):
-        for m, d in _season_days(s):
-            out[m, d] = si
-    return out
-
-
-def _season_days(s: Season) -> list[tuple[int, int]]:
-    days = [(m, d) for m in range(1, 13) for d in range(1, 32) if _real_day(m, d)]
+def season_days(s: Season) -> list[tuple[int, int]]:
+    """The (month, day) days of a season, from its start to its end (over the new year when it wraps)."""
+    days = [(m, d) for m in range(1, 13) for d in range(1, 32) if real_day(m, d)]
     i, j = days.index(s.start), days.index(s.end)
     return days[i:j + 1] if i <= j else days[i:] + days[:j + 1]
 
 
-def _real_day(m: int, d: int) -> bool:
+def real_day(m: int, d: int) -> bool:
+    """Whether (month, day) is a calendar day (29 February is)."""
     try:
         date(2024, m, d)  # a leap year: 29 February is a day of some season
     except ValueError:
@@ -340,28 +188,6 @@ def check_tariff(v: TariffVersion, others: Sequence[TariffVersion] = ()) -> Tari
     return v
 
 
-def validate_rate(r: BillingRate, others: Sequence[BillingRate] = ()) -> list[FieldError]:
-    errors: list[FieldError] = []
-    if not r.group.strip():
-        errors.append(FieldError("group", "is required"))
-    if sum(o.group == r.group for o in others) > 1:
-        errors.append(FieldError("group", f"{r.group!r} appears more than once"))
-    if r.kind not in GROUP_KINDS:
-        errors.append(FieldError("kind", f"{r.kind!r} is not one of {', '.join(GROUP_KINDS)}"))
-    for name in ("per_kwh", "per_minute", "session_fee", "idle_fee_per_minute", "idle_grace_minutes"):
-        if getattr(r, name) < 0:
-            errors.append(FieldError(name, f"{getattr(r, name):g} is negative"))
-    return errors
-
-
-def check_rates(rates: Sequence[BillingRate]) -> list[BillingRate]:
-    errors = [FieldError(f"line {i}, {e.field}", e.reason)
-              for i, r in enumerate(rates, start=1) for e in validate_rate(r, rates)]
-    if errors:
-        raise TariffErrors(errors)
-    return list(rates)
-
-
 def _coverage_errors(v: TariffVersion) -> list[FieldError]:
     errors = []
     holiday_own = any(p.days == "holiday" for p in v.periods)
@@ -409,15 +235,15 @@ def _season_errors(seasons: Sequence[Season]) -> list[FieldError]:
         elif names.count(s.name) > 1:
             errors.append(FieldError(f"seasons line {i}, name", f"{s.name!r} appears more than once"))
         for what, md in (("start", s.start), ("end", s.end)):
-            if not _real_day(*md):
+            if not real_day(*md):
                 errors.append(FieldError(f"seasons line {i}, {what}", f"{md[0]:02d}-{md[1]:02d} is not a day"))
     if errors:
         return errors
     cover: dict[tuple[int, int], list[str]] = {}
     for s in seasons:
-        for md in _season_days(s):
+        for md in season_days(s):
             cover.setdefault(md, []).append(s.name)
-    days = [(m, d) for m in range(1, 13) for d in range(1, 32) if _real_day(m, d)]
+    days = [(m, d) for m in range(1, 13) for d in range(1, 32) if real_day(m, d)]
     owners = [cover.get(md, []) for md in days]
     q = 0
     while q < len(days):
