@@ -12,7 +12,9 @@ from sqlalchemy import select
 from depot.model import CurrentType, Protocol
 from depot.ocpp.server import CentralSystem
 from depot.settings import Settings
-from depot.sim.simulator import SimChargerSpec, SimulatedDepot, seed_store
+from depot.sim.demo import seed_store
+from depot.sim.simulator import SimulatedDepot
+from depot.sim.specs import SimChargerSpec
 from depot.store import Store
 
 CHARGERS = [SimChargerSpec("S-16", Protocol.OCPP16, CurrentType.AC, 22.0, 3, "A01"),

@@ -1,0 +1,193 @@
+"""A simulated charger's link to the central system: the websocket (connect, reconnect with backoff), the
+BootNotification, and the outbox that sends one CALL at a time.
+
+`ChargerConnection` is mixed into `depot.sim.charger.SimulatedCharger`. One sender task per charger sends the
+outbox in order, one CALL at a time. Transaction messages (Start/Stop/TransactionEvent, Authorize) stay in the
+outbox while the server is away and go out after the next BootNotification (a timed-out one is tried
+TX_ATTEMPTS times); status, heartbeat and meter messages are dropped then (status is re-sent on boot).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections import deque
+from collections.abc import Callable
+
+from ocpp.exceptions import OCPPError
+from websockets.asyncio.client import connect
+from websockets.exceptions import ConnectionClosed, InvalidHandshake
+
+from depot.clock import real_seconds
+from depot.sim.state import Outgoing
+
+log = logging.getLogger("depot.sim.simulator")  # the name the simulator has always logged under
+_ocpp_log = logging.getLogger("depot.sim.simulator.ocpp")
+_ocpp_log.setLevel(logging.WARNING)  # the ocpp package logs every frame at INFO
+
+TX_ATTEMPTS = 3  # TransactionMessageAttempts
+
+
+class ChargerConnection:
+    """The connection task, the boot conversation and the outbox with its sender."""
+
+    # ------------------------------------------------------------ outbox
+
+    def _enqueue(self, build: Callable[[], object | None], done: Callable[[object | None], None] | None = None, *,
+                 persistent: bool = False, kind: str = "", front: bool = False) -> None:
+        if not persistent and self._ws is None:
+            return  # dropped while offline; the next boot re-sends the state
+        item = Outgoing(build, done, persistent, kind)
+        if front:
+            self._outbox.appendleft(item)
+        else:
+            self._outbox.append(item)
+        self._idle.clear()
+        self._wake.set()
+
+    async def drained(self) -> None:
+        """Wait until every queued message was sent and answered (or dropped)."""
+        while self._outbox:
+            self._idle.clear()
+            await self._idle.wait()
+
+    async def _sender(self, cp) -> None:
+        while True:
+            if not self._outbox:
+                self._idle.set()
+                self._wake.clear()
+                await self._wake.wait()
+                continue
+            item = self._outbox[0]
+            if item.payload is None:
+                item.payload = item.build()
+                if item.payload is None:
+                    self._outbox.popleft()
+                    continue
+            item.attempts += 1
+            self.sent += 1
+            try:
+                result = await cp.call(item.payload, suppress=False)
+            except OCPPError as exc:
+                self.errors += 1
+                self.last_error = f"{type(item.payload).__name__}: {exc}"
+                log.warning("%s: %s answered with an error: %s", self.id, type(item.payload).__name__, exc)
+                result = None
+            except TimeoutError:
+                self.errors += 1
+                self.last_error = f"{type(item.payload).__name__}: no answer"
+                if item.persistent and item.attempts < TX_ATTEMPTS:
+                    continue
+                result = None
+            else:
+                self.answered += 1
+            if self._outbox and self._outbox[0] is item:
+                self._outbox.popleft()
+            if item.done is not None:
+                try:
+                    item.done(result)
+                except Exception:  # a bug in a continuation must not kill the connection
+                    log.exception("%s: handling the answer to %s", self.id, type(item.payload).__name__)
+
+    # ------------------------------------------------------------ connection
+
+    def start(self) -> asyncio.Task:
+        if self._task is None or self._task.done():
+            self._stopping = False
+            self._task = asyncio.get_running_loop().create_task(self._run(), name=f"sim-{self.id}")
+        return self._task
+
+    async def stop(self) -> None:
+        self._stopping = True
+        tasks = [t for t in (self._task, *self._resets) if t is not None]
+        for t in tasks:
+            t.cancel()
+        for t in tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await t
+        self._task = None
+        self._resets.clear()
+
+    async def _run(self) -> None:
+        backoff = 0.5
+        while not self._stopping:
+            try:
+                async with connect(self.url, subprotocols=[self.protocol.value], open_timeout=10,
+                                   close_timeout=2, ping_interval=20, ping_timeout=20, max_queue=64) as ws:
+                    if ws.subprotocol != self.protocol.value:
+                        raise InvalidHandshake(f"server chose subprotocol {ws.subprotocol!r}")
+                    backoff = 0.5
+                    await self._connection(ws)
+            except asyncio.CancelledError:
+                raise
+            except (OSError, ConnectionClosed, InvalidHandshake, TimeoutError) as exc:
+                log.debug("%s: connection: %s", self.id, exc)
+            except Exception:
+                log.exception("%s: connection failed", self.id)
+            finally:
+                self._ws = self._cp = None
+                self.accepted = False
+            if self._stopping:
+                break
+            await asyncio.sleep(backoff * (0.5 + self.rng.random()))
+            backoff = min(backoff * 2, 30.0)
+
+    async def _connection(self, ws) -> None:
+        cp = self._cp_class(self.id, ws, response_timeout=self.response_timeout, logger=_ocpp_log)
+        cp.sim = self
+        self._ws, self._cp = ws, cp
+        # stale state messages are not worth sending now; transaction messages are
+        self._outbox = deque(o for o in self._outbox if o.persistent)
+        receiver = asyncio.create_task(cp.start(), name=f"sim-recv-{self.id}")
+        session = asyncio.create_task(self._boot_and_send(cp), name=f"sim-send-{self.id}")
+        try:
+            done, _ = await asyncio.wait({receiver, session}, return_when=asyncio.FIRST_COMPLETED)
+            for t in done:
+                t.result()
+        finally:
+            for t in (receiver, session):
+                t.cancel()
+            await asyncio.gather(receiver, session, return_exceptions=True)
+
+    async def _boot_and_send(self, cp) -> None:
+        while True:
+            self.sent += 1
+            res = await cp.call(self._boot_payload(), suppress=False)
+            self.answered += 1
+            interval = int(res.interval or 0)
+            if res.status == "Accepted":
+                break
+            await asyncio.sleep(max(1.0, real_seconds(self.clock, interval or 10)))
+        self.boots += 1
+        self._boot_reason = "PowerUp"
+        if interval > 0:
+            self.config["HeartbeatInterval"] = str(interval)
+        self.accepted = True
+        loop_now = asyncio.get_running_loop().time()
+        self._next_heartbeat = loop_now + self._heartbeat_gap()
+        for c in self.connectors.values():
+            c.reported = None
+            c.next_meter = loop_now + self.rng.uniform(0.2, 1.0) * self._meter_gap()
+        statuses: list[Outgoing] = []
+        self._status_sink = statuses
+        try:
+            self._initial_status()
+            for c in self.connectors.values():
+                self._sync_status(c)
+        finally:
+            self._status_sink = None
+        self._outbox.extendleft(reversed(statuses))
+        for n, vehicle, soc in self._replug:
+            if self.connectors[n].session is None:
+                self.plug_in(vehicle, soc, n, manual=False)
+        self._replug.clear()
+        await self._sender(cp)
+
+    _status_sink: list | None = None
+
+    def _enqueue_status(self, build: Callable[[], object], kind: str = "StatusNotification") -> None:
+        if self._status_sink is not None:
+            self._status_sink.append(Outgoing(build, None, False, kind))
+        else:
+            self._enqueue(build, kind=kind)

@@ -1,0 +1,132 @@
+"""The OCPP 2.0.1 calls a simulated charging station answers: an `ocpp` ChargePoint that turns each CALL from
+the central system into a `depot.sim.ocpp201.Charger201` method, and starts the progress reports of service
+jobs."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from ocpp.routing import after, on
+from ocpp.v201 import ChargePoint as Cp201
+from ocpp.v201 import call as c201
+from ocpp.v201 import call_result as r201
+
+from depot.sim.commands import FIRMWARE_OK
+from depot.sim.state import wire_time
+
+if TYPE_CHECKING:
+    from depot.sim.ocpp201 import Charger201
+
+
+class Cp201Handlers(Cp201):
+    """The 2.0.1 CALLs from the central system, answered by the `Charger201` in `sim`."""
+
+    sim: Charger201
+
+    @on("SetChargingProfile")
+    def _set_profile(self, evse_id, charging_profile, **_):
+        status, reason = self.sim.install_profile(evse_id, charging_profile)
+        info = {"reason_code": "InvalidProfile", "additional_info": reason[:500]} if reason else None
+        return r201.SetChargingProfile(status=status, status_info=info)
+
+    @on("ClearChargingProfile")
+    def _clear_profile(self, charging_profile_id=None, charging_profile_criteria=None, **_):
+        crit = charging_profile_criteria or {}
+        ok = self.sim.clear_profiles(profile_id=charging_profile_id, connector_id=crit.get("evse_id"),
+                                     purpose=crit.get("charging_profile_purpose"), stack_level=crit.get("stack_level"))
+        return r201.ClearChargingProfile(status="Accepted" if ok else "Unknown")
+
+    @on("GetCompositeSchedule")
+    def _composite(self, duration, evse_id, charging_rate_unit=None, **_):
+        if evse_id != 0 and evse_id not in self.sim.connectors:
+            return r201.GetCompositeSchedule(status="Rejected")
+        now, unit, periods = self.sim.composite(evse_id, duration, charging_rate_unit)
+        return r201.GetCompositeSchedule(status="Accepted", schedule={
+            "evse_id": evse_id, "duration": duration, "schedule_start": wire_time(now), "charging_rate_unit": unit,
+            "charging_schedule_period": periods})
+
+    @on("RequestStartTransaction")
+    def _request_start(self, id_token, remote_start_id, evse_id=None, charging_profile=None, **_):
+        status, tx = self.sim.request_start(id_token, remote_start_id, evse_id, charging_profile)
+        return r201.RequestStartTransaction(status=status, transaction_id=tx)
+
+    @on("RequestStopTransaction")
+    def _request_stop(self, transaction_id, **_):
+        return r201.RequestStopTransaction(status=self.sim.request_stop(transaction_id))
+
+    @on("Reset")
+    def _reset_cmd(self, type, evse_id=None, **_):
+        if evse_id is not None:
+            return r201.Reset(status="Rejected")
+        busy = any(c.session and c.session.tx_open for c in self.sim.connectors.values())
+        if type == "OnIdle" and busy:
+            self.sim._on_idle_reset = True
+            return r201.Reset(status="Scheduled")
+        return r201.Reset(status="Accepted")
+
+    @after("Reset")
+    def _after_reset(self, type, evse_id=None, **_):
+        if evse_id is None and not self.sim._on_idle_reset:
+            self.sim._schedule_reset(type)
+
+    @on("ChangeAvailability")
+    def _availability(self, operational_status, evse=None, **_):
+        n = (evse or {}).get("id", 0)
+        if n != 0 and n not in self.sim.connectors:
+            return r201.ChangeAvailability(status="Rejected")
+        return r201.ChangeAvailability(status=self.sim.change_availability(n, operational_status == "Operative"))
+
+    @on("UnlockConnector")
+    def _unlock(self, evse_id, connector_id, **_):
+        c = self.sim.connectors.get(evse_id)
+        if c is None or connector_id != 1:
+            return r201.UnlockConnector(status="UnknownConnector")
+        if c.session is not None and c.session.tx_open and c.session.authorized:
+            return r201.UnlockConnector(status="OngoingAuthorizedTransaction")
+        return r201.UnlockConnector(status="Unlocked")
+
+    @on("TriggerMessage")
+    def _trigger(self, requested_message, evse=None, **_):
+        ok = requested_message in ("BootNotification", "Heartbeat", "MeterValues", "StatusNotification",
+                                   "TransactionEvent")
+        n = (evse or {}).get("id")
+        if n not in (None, 0) and n not in self.sim.connectors:
+            return r201.TriggerMessage(status="Rejected")
+        return r201.TriggerMessage(status="Accepted" if ok else "NotImplemented")
+
+    @after("TriggerMessage")
+    def _after_trigger(self, requested_message, evse=None, **_):
+        self.sim.trigger(requested_message, (evse or {}).get("id"))
+
+    @on("GetLog")
+    def _get_log(self, log, log_type, request_id, **_):
+        return r201.GetLog(status="Accepted", filename=f"{self.id}-{log_type.lower()}.log")
+
+    @after("GetLog")
+    def _after_log(self, log, log_type, request_id, **_):
+        end = "UploadFailure" if self.sim.job_fails(log.get("remote_location")) else "Uploaded"
+        self.sim.report_steps([lambda st=st: c201.LogStatusNotification(status=st, request_id=request_id)
+                               for st in ("Uploading", end)])
+
+    @on("UpdateFirmware")
+    def _update_firmware(self, request_id, firmware, **_):
+        return r201.UpdateFirmware(status="Accepted")
+
+    @after("UpdateFirmware")
+    def _after_firmware(self, request_id, firmware, **_):
+        steps = ("Downloading", "Downloaded", "Installing", "InstallationFailed") \
+            if self.sim.job_fails(firmware.get("location")) else FIRMWARE_OK
+        self.sim.report_steps([lambda st=st: c201.FirmwareStatusNotification(status=st, request_id=request_id)
+                               for st in steps])
+
+    @on("GetVariables")
+    def _get_variables(self, get_variable_data, **_):
+        return r201.GetVariables(get_variable_result=[self.sim.get_variable(d) for d in get_variable_data])
+
+    @on("SetVariables")
+    def _set_variables(self, set_variable_data, **_):
+        return r201.SetVariables(set_variable_result=[self.sim.set_variable(d) for d in set_variable_data])
+
+    @on("ClearCache")
+    def _clear_cache(self, **_):
+        return r201.ClearCache(status="Accepted")
