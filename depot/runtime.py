@@ -21,8 +21,9 @@ from typing import Any, TypeVar
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from depot.clock import Clock, utc_now
+from depot.model import is_online
 from depot.settings import Settings
-from depot.store import Store, is_online
+from depot.store import Store
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -174,15 +175,16 @@ class Runtime:
         return real_seconds(self.clock, clock_seconds)
 
     async def _start_simulator(self) -> None:
-        from depot.sim.simulator import SimulatedDepot, demo_depot, seed_store
+        from depot.sim.demo import demo_depot, seed_store
+        from depot.sim.simulator import SimulatedDepot
 
         chargers, vehicles = demo_depot(self.settings.chargers)
         seed_store(self.store, chargers, vehicles, grid_kw=self.settings.grid_kw or None)
         if not self.store.roster():
             self.store.replace_roster(demo_roster(vehicles))
-        from depot.costs import ledger
+        from depot.costs import demo_tariff
 
-        ledger.seed_demo_tariff(self.store, now=self.clock())
+        demo_tariff.seed_demo_tariff(self.store, now=self.clock())
         host = "127.0.0.1" if self.settings.ocpp_host in ("0.0.0.0", "", "::") else self.settings.ocpp_host
         self.simulator = SimulatedDepot(f"ws://{host}:{self.central.port}", chargers, vehicles, clock=self.clock,
                                         fault_rate=self.settings.sim_fault_rate)

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dash import html
 
 from depot.model import ConnectorStatus
-from depot.web.floorplan import status_label, status_slug
+from depot.web.floorplan_text import status_label, status_slug
 
 
 def status_dot(status: ConnectorStatus | str, **kwargs) -> html.Span:

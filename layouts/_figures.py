@@ -63,23 +63,37 @@ def plan_timeline(problem: PlanningProblem, plan: Plan, *, badges: Mapping[str, 
     )
 
     if n:
-        z, labels, hover = _heat_rows(problem, by_id, order, badges)
-        fig.add_trace(go.Heatmap(
-            z=z, x=centres, y=labels, zmin=0.0, zmax=max(1.0, float(np.nanmax(z)) if np.isfinite(z).any() else 1.0),
-            colorscale=POWER_SCALE, xgap=0, ygap=1, customdata=hover,
-            hovertemplate="%{customdata}<extra></extra>", name="planned kW",
-            colorbar={"title": {"text": "kW", "side": "right"}, "len": min(1.0, heat_px / (heat_px + TOTAL_PX)),
-                      "y": 1.0, "yanchor": "top", "thickness": 12},
-        ), row=1, col=1)
-        deps = [problem.vehicles[i] for i in order]
-        fig.add_trace(go.Scatter(
-            x=[min(v.departure, times[-1]) for v in deps], y=labels, mode="markers", name="departure",
-            marker={"symbol": "line-ns-open", "size": 12, "color": "#1f2933", "line": {"width": 2, "color": "#1f2933"}},
-            hovertemplate="%{y}: departs %{x|%H:%M} UTC<extra></extra>", showlegend=False,
-        ), row=1, col=1)
-        fig.update_yaxes(range=[n - 0.5, -0.5], type="category", tickfont={"size": 11}, row=1, col=1,
-                         showgrid=False, fixedrange=True)
+        _add_vehicle_rows(fig, problem, by_id, order, badges, centres, times, heat_px)
+    _add_totals(fig, problem, plan, times, now)
+    _decorate(fig, n, times, now, heat_px, title)
+    return fig
 
+
+def _add_vehicle_rows(fig: go.Figure, problem: PlanningProblem, by_id, order: list[int], badges, centres,
+                      times: list[datetime], heat_px: int) -> None:
+    """The heatmap rows (one per vehicle, planned kW per slot) and each vehicle's departure mark."""
+    n = len(order)
+    z, labels, hover = _heat_rows(problem, by_id, order, badges)
+    fig.add_trace(go.Heatmap(
+        z=z, x=centres, y=labels, zmin=0.0, zmax=max(1.0, float(np.nanmax(z)) if np.isfinite(z).any() else 1.0),
+        colorscale=POWER_SCALE, xgap=0, ygap=1, customdata=hover,
+        hovertemplate="%{customdata}<extra></extra>", name="planned kW",
+        colorbar={"title": {"text": "kW", "side": "right"}, "len": min(1.0, heat_px / (heat_px + TOTAL_PX)),
+                  "y": 1.0, "yanchor": "top", "thickness": 12},
+    ), row=1, col=1)
+    deps = [problem.vehicles[i] for i in order]
+    fig.add_trace(go.Scatter(
+        x=[min(v.departure, times[-1]) for v in deps], y=labels, mode="markers", name="departure",
+        marker={"symbol": "line-ns-open", "size": 12, "color": "#1f2933", "line": {"width": 2, "color": "#1f2933"}},
+        hovertemplate="%{y}: departs %{x|%H:%M} UTC<extra></extra>", showlegend=False,
+    ), row=1, col=1)
+    fig.update_yaxes(range=[n - 0.5, -0.5], type="category", tickfont={"size": 11}, row=1, col=1,
+                     showgrid=False, fixedrange=True)
+
+
+def _add_totals(fig: go.Figure, problem: PlanningProblem, plan: Plan, times: list[datetime],
+                now: datetime | None) -> None:
+    """The lower panel: planned site total against the site limit, and the price on its own axis."""
     total = plan.power_matrix().sum(axis=0) if plan.vehicles else np.zeros(problem.slots)
     limit = problem.site_limits()
     prices = problem.prices()
@@ -106,6 +120,10 @@ def plan_timeline(problem: PlanningProblem, plan: Plan, *, badges: Mapping[str, 
     fig.update_xaxes(range=shown, tickformat="%H:%M\n%a %d", row=2, col=1)
     fig.update_xaxes(range=shown, row=1, col=1, showticklabels=False)
 
+
+def _decorate(fig: go.Figure, n: int, times: list[datetime], now: datetime | None, heat_px: int,
+              title: str | None) -> None:
+    """The now line, the empty note, the size, margins, legend and backgrounds."""
     if now is not None and times[0] <= now <= times[-1]:
         fig.add_vline(x=now, line={"color": "#1f2933", "width": 1})
         fig.add_annotation(x=now, y=1.0, yref="paper", text="now", showarrow=False, yanchor="bottom",
@@ -130,7 +148,6 @@ def plan_timeline(problem: PlanningProblem, plan: Plan, *, badges: Mapping[str, 
         fig.update_yaxes(gridcolor="#eef1f4", row=2, col=1, secondary_y=False)
         fig.update_layout(shapes=[{"type": "rect", "xref": "x2 domain", "yref": "y2 domain", "x0": 0, "x1": 1,
                                    "y0": 0, "y1": 1, "fillcolor": "#ffffff", "line": {"width": 0}, "layer": "below"}])
-    return fig
 
 
 def _shown_until(problem: PlanningProblem, times: list[datetime], now: datetime | None) -> datetime:

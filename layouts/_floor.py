@@ -15,18 +15,16 @@ from dash import html
 from depot.web.floorplan import (
     LEGEND_ORDER,
     OPTIONAL_IN_LEGEND,
-    STATUS_HELP,
     EmptyBay,
     FloorModel,
     Header,
     Lane,
-    Tile,
     header_values,
     lane_stats,
-    status_label,
-    status_slug,
 )
 from depot.web.floorplan_detail import DetailModel
+from depot.web.floorplan_text import STATUS_HELP, status_label, status_slug
+from depot.web.floorplan_tiles import Tile
 from layouts._components import command, empty_state, kpi_card, kv_list, status_badge, status_dot
 
 # ---------------------------------------------------------------- ids

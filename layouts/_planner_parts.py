@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
 from uuid import uuid4
 
 import dash_ag_grid as dag
@@ -23,9 +24,11 @@ from depot.planning.planner import (
     VehiclePlan,
 )
 from depot.planning.snapshot import Readiness
-from depot.store import PlanRecord
 from layouts._components import command, empty_state
 from layouts._figures import plan_timeline
+
+if TYPE_CHECKING:  # a type only: the page module hands the record over
+    from depot.store import PlanRecord
 
 BADGE_CLASS = {"ready": "text-bg-success", "at risk": "text-bg-warning", "will miss": "text-bg-danger"}
 BADGE_ORDER = {"will miss": 0, "at risk": 1, "ready": 2}

@@ -26,12 +26,12 @@ from dash import (
     html,
     no_update,
 )
-from sqlalchemy.exc import SQLAlchemyError
 
 from depot.errors import DepotError, NotFound
-from depot.web.context import services
-from depot.web.floorplan import LEGEND_ORDER, floor_model, fmt_time, paint_data
+from depot.web.context import STORE_ERRORS, services
+from depot.web.floorplan import LEGEND_ORDER, floor_model, paint_data
 from depot.web.floorplan_detail import detail_model
+from depot.web.floorplan_text import fmt_time
 from layouts import _floor as ui
 from layouts._components import error_message
 
@@ -40,7 +40,6 @@ dash.register_page(__name__, path="/", name="Floor plan", title="Floor plan · D
 log = logging.getLogger(__name__)
 
 REFRESH_MS = 2000
-STORE_ERRORS = (SQLAlchemyError, OSError)  # the database is unreachable, locked, or its file is missing
 
 
 def layout(**_):

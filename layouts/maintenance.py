@@ -15,10 +15,10 @@ from dash.exceptions import PreventUpdate
 
 from depot.control.health import charger_health
 from depot.errors import DepotError
+from depot.model import is_online
 from depot.ocpp import remote
 from depot.people import alerts, maintenance
 from depot.people.users import MAINTENANCE, MANAGER, audit_log, list_users
-from depot.store import is_online
 from depot.web.auth import MAINTAIN, current_name, require
 from depot.web.context import services
 from layouts import _maintenance_parts as ui
@@ -55,7 +55,26 @@ def layout(charger=None, **_):
     selected = charger if charger in chargers else (chargers[0] if chargers else None)
     start, end = ui.default_window_times(now)
     staff = [u.name for u in list_users(svc.store) if u.role in (MANAGER, MAINTENANCE) and not u.disabled]
-    alerts_tab = html.Div([
+    return html.Div([
+        dcc.Interval(id=TICK, interval=REFRESH_MS), ui.store(VERSION, 0), ui.store(R_PENDING),
+        ui.datalist(PEOPLE, staff),
+        html.Div([html.H2("Maintenance"), ui.tip("Alerts, charger health, remote actions, tickets and windows. "
+                                                 "All times UTC.")], className="mb-2"),
+        html.Div(id=KPIS, className="mt-kpis"),
+        dbc.Tabs([dbc.Tab(_alerts_tab(now), label="Alerts", tab_id="alerts"),
+                  dbc.Tab(_chargers_tab(chargers, selected), label="Chargers", tab_id="chargers"),
+                  dbc.Tab(_tickets_tab(chargers, selected, now), label="Tickets", tab_id="tickets"),
+                  dbc.Tab(_windows_tab(chargers, selected, start, end), label="Maintenance windows", tab_id="windows"),
+                  dbc.Tab(html.Div(id=AUDIT, className="pt-2"), label="Audit log", tab_id="audit")],
+                 id=TABS, active_tab="chargers" if charger else "alerts"),
+        dbc.Modal([dbc.ModalHeader(dbc.ModalTitle("Send this command?")), dbc.ModalBody(id=CONFIRM_TEXT),
+                   dbc.ModalFooter([ui.button("Cancel", CONFIRM_CANCEL), ui.button("Send", CONFIRM_OK, "danger")])],
+                  id=CONFIRM, is_open=False),
+    ], className="mt-page", id="maintenance-page")
+
+
+def _alerts_tab(now) -> html.Div:
+    return html.Div([
         dbc.Row([ui.field("Status", ui.select(F_STATUS, ui.STATUS_FILTER, "active")),
                  ui.field("Severity", ui.select(F_SEV, ui.SEVERITY_FILTER, ui.ANY)),
                  ui.field("Kind", ui.select(F_KIND, ui.KIND_FILTER, ui.ANY)),
@@ -74,7 +93,10 @@ def layout(charger=None, **_):
             ], className="mt-card mt-form"), md=6),
         ], class_name="mt-2"),
     ], className="pt-2")
-    remote_card = html.Div([
+
+
+def _remote_card() -> html.Div:
+    return html.Div([
         html.H5("Remote action"),
         dbc.Row([ui.field("Action", ui.select(R_ACTION, ui.action_options(), "reset_soft"), 4),
                  ui.field("Connector / EVSE", ui.text(R_CONNECTOR, "1 (0 = whole charger)", type="number"), 2),
@@ -88,13 +110,19 @@ def layout(charger=None, **_):
                          "OCPPCommCtrlr/HeartbeatInterval.")], className="mt-2"),
         html.Div(id=R_RESULT, className="mt-2"),
     ], className="mt-card mt-2")
-    chargers_tab = html.Div([
+
+
+def _chargers_tab(chargers: list[str], selected: str | None) -> html.Div:
+    return html.Div([
         dbc.Row([ui.field("Charger", ui.select(CHARGER, chargers, selected), 3)], class_name="mt-form mb-2"),
         dcc.Loading(html.Div(id=HEALTH), type="dot", delay_show=300),
-        remote_card,
+        _remote_card(),
         html.Div([html.H5("Service history"), html.Div(id=HISTORY)], className="mt-card mt-2"),
     ], className="pt-2")
-    tickets_tab = html.Div([
+
+
+def _tickets_tab(chargers: list[str], selected: str | None, now) -> html.Div:
+    return html.Div([
         html.Div([html.H5("New ticket"), dbc.Row([
             ui.field("Charger", ui.select(T_CHARGER, chargers, selected), 2),
             ui.field("Title", ui.text(T_TITLE, "what is wrong"), 4),
@@ -111,7 +139,10 @@ def layout(charger=None, **_):
                      html.Div(ui.button("Save", U_SAVE, "primary"), className="mt-2")], className="mt-card"), md=6)],
                 class_name="mt-2"),
     ], className="pt-2")
-    windows_tab = html.Div([
+
+
+def _windows_tab(chargers: list[str], selected: str | None, start: str, end: str) -> html.Div:
+    return html.Div([
         html.Div([html.H5("New maintenance window"),
                   ui.tip("The charger is set Inoperative at the start (the floor plan shows it Unavailable), left "
                          "out of the plan while the window lasts, and set Operative at the end. Times are UTC."),
@@ -125,22 +156,6 @@ def layout(charger=None, **_):
                   html.Div(id=W_MSG, className="mt-2")], className="mt-card mb-2"),
         ui.grid(W_GRID, "windows", []),
     ], className="pt-2")
-    return html.Div([
-        dcc.Interval(id=TICK, interval=REFRESH_MS), ui.store(VERSION, 0), ui.store(R_PENDING),
-        ui.datalist(PEOPLE, staff),
-        html.Div([html.H2("Maintenance"), ui.tip("Alerts, charger health, remote actions, tickets and windows. "
-                                                 "All times UTC.")], className="mb-2"),
-        html.Div(id=KPIS, className="mt-kpis"),
-        dbc.Tabs([dbc.Tab(alerts_tab, label="Alerts", tab_id="alerts"),
-                  dbc.Tab(chargers_tab, label="Chargers", tab_id="chargers"),
-                  dbc.Tab(tickets_tab, label="Tickets", tab_id="tickets"),
-                  dbc.Tab(windows_tab, label="Maintenance windows", tab_id="windows"),
-                  dbc.Tab(html.Div(id=AUDIT, className="pt-2"), label="Audit log", tab_id="audit")],
-                 id=TABS, active_tab="chargers" if charger else "alerts"),
-        dbc.Modal([dbc.ModalHeader(dbc.ModalTitle("Send this command?")), dbc.ModalBody(id=CONFIRM_TEXT),
-                   dbc.ModalFooter([ui.button("Cancel", CONFIRM_CANCEL), ui.button("Send", CONFIRM_OK, "danger")])],
-                  id=CONFIRM, is_open=False),
-    ], className="mt-page", id="maintenance-page")
 
 
 # ---------------------------------------------------------------- reading (refresh)

@@ -17,11 +17,10 @@ from datetime import datetime, timedelta
 import dash
 import dash_bootstrap_components as dbc
 from dash import Input, Output, State, callback, dcc, html, no_update
-from sqlalchemy.exc import SQLAlchemyError
 
 from depot.web import power_data as pdata
-from depot.web.context import Services, services
-from depot.web.floorplan import fmt_kw, fmt_time, fmt_when
+from depot.web.context import STORE_ERRORS, Services, services
+from depot.web.floorplan_text import fmt_kw, fmt_time, fmt_when
 from layouts import _power_figures as figs
 from layouts._components import empty_state, error_message, kpi_card
 
@@ -44,7 +43,6 @@ WINDOWS = {"24h": timedelta(hours=24), "7d": timedelta(days=7)}
 WINDOW_TEXT = {"24h": "24 h", "7d": "7 days"}
 AHEAD = timedelta(hours=24)  # the plan's side of the chart
 REANCHOR = timedelta(hours=1)  # a figure older than this is rebuilt (its window slides)
-STORE_ERRORS = (SQLAlchemyError, OSError)
 GROUP_LABELS = {"auto": "Auto", "charger": "Charger", "lane": "Lane", "type": "AC/DC"}
 
 

@@ -166,8 +166,17 @@ def layout(**_):
     form, periods, seasons = version_form(svc, current)
     rates = [asdict(r) for r in tariff_store.list_rates(svc.store)]
     groups = [asdict(g) for g in tariff_store.vehicle_groups(svc.store)]
-    btn = "btn btn-sm btn-"
-    tariff = html.Div([
+    return html.Div([html.H2("Tariffs and billing"), _tariff_card(svc, versions, current, form, periods, seasons),
+                     _billing_card(rates), _vehicles_card(groups, rates)], id="tariffs-page")
+
+
+BTN = "btn btn-sm btn-"
+
+
+def _tariff_card(svc, versions, current: str, form: dict, periods: list, seasons: list) -> html.Div:
+    """The supplier tariff: version picker, the version's fields, its periods and seasons, save/delete."""
+    btn = BTN
+    return html.Div([
         html.Div([html.H4("Supplier tariff", className="mb-0 me-3"),
                   dcc.Dropdown(id=VERSION, options=version_options(versions), value=current, clearable=False,
                                style={"minWidth": "22rem"})], className="d-flex align-items-center mb-2"),
@@ -208,7 +217,12 @@ def layout(**_):
                  className="d-flex gap-2 mb-3"),
         html.Div(summary(versions, svc.clock()), id=SUMMARY),
     ], className="card card-body mb-3")
-    billing = html.Div([
+
+
+def _billing_card(rates: list[dict]) -> html.Div:
+    """Billing groups: what a group is billed per session."""
+    btn = BTN
+    return html.Div([
         html.H4("Billing groups"),
         html.P("What a group is billed per session (tenants, members; internal cost centres are usually free "
                "here and get the actual cost in the reports). The idle fee counts the minutes after charging "
@@ -224,7 +238,12 @@ def layout(**_):
                   html.Button("Save groups", id=RATES_SAVE, n_clicks=0, className=btn + "primary")],
                  className="d-flex gap-2 mt-2"),
     ], className="card card-body mb-3")
-    vehicles = html.Div([
+
+
+def _vehicles_card(groups: list[dict], rates: list[dict]) -> html.Div:
+    """Per vehicle: cost centre, route, department and billing group."""
+    btn = BTN
+    return html.Div([
         html.H4("Vehicles"),
         html.P("Reports group by these; the billing group decides what the vehicle's sessions are billed.",
                className="small"),
@@ -236,7 +255,6 @@ def layout(**_):
         html.Div(id=GROUPS_MSG, className="mt-2"),
         html.Button("Save vehicles", id=GROUPS_SAVE, n_clicks=0, className=btn + "primary mt-2"),
     ], className="card card-body mb-3")
-    return html.Div([html.H2("Tariffs and billing"), tariff, billing, vehicles], id="tariffs-page")
 
 
 # ---------------------------------------------------------------- callbacks (thin)

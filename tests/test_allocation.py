@@ -132,8 +132,8 @@ def test_commanded_sum_never_exceeds_the_site_limit_at_any_instant(rows, old_lim
 
 
 def test_future_slots_are_scaled_to_the_limit_in_force():
-    from depot.control.enforcement import _slot_scale
+    from depot.control.decision import slot_scale
 
     planned = [[10.0, 30.0, 0.0], [10.0, 30.0], None]
-    assert _slot_scale(planned, 40.0) == [1.0, 40.0 / 60.0, 1.0]
-    assert _slot_scale(planned, 0.0) == [0.0, 0.0, 1.0]
+    assert slot_scale(planned, 40.0) == [1.0, 40.0 / 60.0, 1.0]
+    assert slot_scale(planned, 0.0) == [0.0, 0.0, 1.0]

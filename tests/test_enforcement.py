@@ -85,7 +85,7 @@ def test_a_charger_that_rejects_profiles_is_flagged_and_not_trusted(depot):
         runtime.run(enforcer.tick(reason=f"test {i}"))
         if flagged():
             break
-    assert flagged(), ([p.steps for p in list(enforcer.history)[-4:]], enforcer._rejects)
+    assert flagged(), ([p.steps for p in list(enforcer.history)[-4:]], enforcer.trust.rejects)
     victim = flagged()[0]
     assert victim in {sim.id for sim in refusers}
     health = es.health(store)[victim]

@@ -29,29 +29,26 @@ from depot.store import Store
 from depot.web.context import EXTENSION
 from depot.web.floorplan import (
     MAX_GAP_FILL,
-    UNPLACED,
-    BayPos,
     EmptyBay,
-    Tile,
     build_lanes,
     floor_model,
+    make_header,
+    paint_data,
+    structure_key,
+)
+from depot.web.floorplan_bays import UNPLACED, BayPos, natural_key, parse_bay
+from depot.web.floorplan_detail import detail_model, error_text, message_row
+from depot.web.floorplan_text import (
     fmt_age,
     fmt_kw,
     fmt_kwh,
     fmt_max_kw,
     fmt_soc,
     fmt_time,
-    make_header,
-    make_tile,
-    matches,
-    natural_key,
-    paint_data,
-    parse_bay,
     short_payload,
     status_slug,
-    structure_key,
 )
-from depot.web.floorplan_detail import detail_model, error_text, message_row
+from depot.web.floorplan_tiles import Tile, make_tile, matches
 from layouts import _floor as ui
 from layouts import floorplan as page
 from tests.conftest import NOW

@@ -78,9 +78,9 @@ def test_meter_source_reads_the_site_meters_power(store):
     store.set_site("Depot", 400.0)
     store.add_charger(Charger("METER", 1.0, site_meter=True))
     enforcer = _enforcer(store, site_limit_source="meter")
-    assert asyncio.run(enforcer._read_source(NOW)) is None  # no reading yet: the worst case, not zero
+    assert asyncio.run(enforcer.site.read(NOW)) is None  # no reading yet: the worst case, not zero
     store.add_meter_samples("METER", 0, [MeterSample(NOW - timedelta(seconds=5), power_w=120_000.0)])
-    reading = asyncio.run(enforcer._read_source(NOW))
+    reading = asyncio.run(enforcer.site.read(NOW))
     assert reading.building_kw == 120.0
     asyncio.run(enforcer.poll_site())
     assert enforcer.limit.limit_kw == 280.0 and not enforcer.limit.stale
@@ -114,7 +114,7 @@ def test_http_source_polls_a_json_endpoint_and_a_dead_one_is_the_worst_case(stor
         server.shutdown()
         server.server_close()
     dead = _enforcer(store, site_limit_source=f"http://127.0.0.1:{server.server_port}/building", building_max_kw=150.0)
-    assert asyncio.run(dead._read_source(NOW)) is None
+    assert asyncio.run(dead.site.read(NOW)) is None
     # the last good reading ages out: then the building is assumed at its maximum, never zero
     later = dead.current_limit(NOW + timedelta(minutes=10))
     assert later.stale and later.limit_kw == 400 - 10 - 150

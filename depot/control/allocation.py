@@ -84,10 +84,31 @@ def quantize(state: ConnectorState, kw: float) -> tuple[float, float | None]:
 def allocate(states: Sequence[ConnectorState], site_limit_kw: float, *, now: datetime,
              stale_after: timedelta = timedelta(seconds=60)) -> list[Allocation]:
     site_limit_kw = max(0.0, site_limit_kw)
-    want: dict[tuple[str, int], float] = {}
-    reason: dict[tuple[str, int], str] = {}
-    by_key = {s.key: s for s in states}
     stale = {s.key for s in states if is_stale(s, now, stale_after)}
+    want, reason = _planned(states, stale)
+    spare = _take_back_unused(states, stale, want, reason)
+    order = sorted(states, key=_urgency)
+    if sum(want.values()) > site_limit_kw:
+        _cut_to_limit(order, site_limit_kw, want, reason)
+    else:
+        _redistribute(order, stale, min(site_limit_kw - sum(want.values()), spare), want, reason)
+    by_key = {s.key: s for s in states}
+    out = []
+    for s in states:
+        kw, amps = quantize(by_key[s.key], want[s.key])
+        out.append(Allocation(s.charger_id, s.connector_id, kw, amps, reason[s.key]))
+    assert sum(a.limit_kw for a in out) <= site_limit_kw + 1e-6, "allocation exceeds the site limit"
+    return out
+
+
+_Wants = dict[tuple[str, int], float]
+_Reasons = dict[tuple[str, int], str]
+
+
+def _planned(states: Sequence[ConnectorState], stale: set[tuple[str, int]]) -> tuple[_Wants, _Reasons]:
+    """1.-2. What the plan gives each connector now (at least its floor); the floor only on stale data."""
+    want: _Wants = {}
+    reason: _Reasons = {}
     for s in states:
         if s.key in stale:
             want[s.key], reason[s.key] = (s.floor_kw if s.planned_kw > 0 else 0.0), "stale data: floor only"
@@ -95,8 +116,12 @@ def allocate(states: Sequence[ConnectorState], site_limit_kw: float, *, now: dat
             want[s.key], reason[s.key] = min(s.planned_kw, s.max_kw), "plan"
             if s.planned_kw > 0 and s.planned_kw < s.floor_kw:
                 want[s.key] = s.floor_kw
+    return want, reason
 
-    # 3. take back what is not used
+
+def _take_back_unused(states: Sequence[ConnectorState], stale: set[tuple[str, int]], want: _Wants,
+                      reason: _Reasons) -> float:
+    """3. Take back what is not used (in `want`); returns the power taken back."""
     spare = 0.0
     for s in states:
         if s.key in stale or want[s.key] <= 0 or s.limit_kw is None or s.measured_kw is None:
@@ -108,41 +133,36 @@ def allocate(states: Sequence[ConnectorState], site_limit_kw: float, *, now: dat
             if used < want[s.key]:
                 spare += want[s.key] - used
                 want[s.key], reason[s.key] = used, f"draws {s.measured_kw:.1f} kW: unused power given to others"
+    return spare
 
-    total = sum(want.values())
-    # 4. never above the site limit: cut the lowest priority, latest departure first
-    order = sorted(states, key=_urgency)
-    if total > site_limit_kw:
-        for s in reversed(order):
-            excess = sum(want.values()) - site_limit_kw
-            if excess <= 1e-9:
-                break
-            w = want[s.key]
-            if w <= 0:
-                continue
-            keep = w - excess
-            want[s.key] = keep if keep >= s.floor_kw else 0.0
-            reason[s.key] = "site limit: reduced" if want[s.key] > 0 else "site limit: paused"
-    else:
-        # 3b. redistribute the headroom (spare plus any unplanned room) to those who want more
-        room = min(site_limit_kw - total, spare)
-        for s in order:
-            if room <= 1e-9:
-                break
-            if s.key in stale or s.planned_kw <= 0:
-                continue
-            extra = min(room, s.max_kw - want[s.key])
-            if extra > 0 and reason[s.key] == "plan":
-                want[s.key] += extra
-                room -= extra
-                reason[s.key] = "plan + redistributed"
 
-    out = []
-    for s in states:
-        kw, amps = quantize(by_key[s.key], want[s.key])
-        out.append(Allocation(s.charger_id, s.connector_id, kw, amps, reason[s.key]))
-    assert sum(a.limit_kw for a in out) <= site_limit_kw + 1e-6, "allocation exceeds the site limit"
-    return out
+def _cut_to_limit(order: Sequence[ConnectorState], site_limit_kw: float, want: _Wants, reason: _Reasons) -> None:
+    """4. Never above the site limit: cut the lowest priority, latest departure first (`order` is by urgency)."""
+    for s in reversed(order):
+        excess = sum(want.values()) - site_limit_kw
+        if excess <= 1e-9:
+            break
+        w = want[s.key]
+        if w <= 0:
+            continue
+        keep = w - excess
+        want[s.key] = keep if keep >= s.floor_kw else 0.0
+        reason[s.key] = "site limit: reduced" if want[s.key] > 0 else "site limit: paused"
+
+
+def _redistribute(order: Sequence[ConnectorState], stale: set[tuple[str, int]], room: float, want: _Wants,
+                  reason: _Reasons) -> None:
+    """3b. Give `room` (what was taken back, as far as the site limit has room) to those who want more."""
+    for s in order:
+        if room <= 1e-9:
+            break
+        if s.key in stale or s.planned_kw <= 0:
+            continue
+        extra = min(room, s.max_kw - want[s.key])
+        if extra > 0 and reason[s.key] == "plan":
+            want[s.key] += extra
+            room -= extra
+            reason[s.key] = "plan + redistributed"
 
 
 def _urgency(s: ConnectorState) -> tuple:

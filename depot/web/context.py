@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import flask
+from sqlalchemy.exc import SQLAlchemyError
 
 from depot.clock import Clock
 from depot.settings import Settings
@@ -19,6 +20,9 @@ if TYPE_CHECKING:  # pragma: no cover
     from depot.runtime import Runtime
 
 EXTENSION = "depot"
+STORE_ERRORS = (SQLAlchemyError, OSError)
+"""What a page catches when the database is unreachable, locked, or its file is missing: a message, never a
+broken page."""
 
 
 @dataclass(frozen=True)

@@ -1,28 +1,28 @@
-"""The floor plan, PURE: charger views -> lanes of bays, render-ready tiles, legend counts, header figures,
-and the live values the browser paints on each refresh. The detail panel's rows are in
-`depot/web/floorplan_detail.py`.
+"""The floor plan, PURE: charger views -> lanes of bays, legend counts, header figures, and the live values
+the browser paints on each refresh. Tiles (one bay's words, the filter) are in `depot/web/floorplan_tiles.py`,
+bay names in `depot/web/floorplan_bays.py`, the words and formatting in `depot/web/floorplan_text.py`, the
+detail panel's rows in `depot/web/floorplan_detail.py`.
 
 No Dash, no database, no clock: `now` is a parameter and every function returns frozen values.
 `layouts/_floor.py` turns these into components; the tests check them without a browser.
 
-Bays are named lane + position ("A01", "B12", "P2-07", "Bay 3"); the lane is everything before the
-trailing number. Chargers without a bay (new chargers recorded in commissioning mode) go to the
-"Unplaced" lane, drawn last. Every time is shown in UTC with its zone.
+A lane keeps its shape: the numbers its bays skip are drawn as empty bays (when there are few).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import re
 from collections import Counter
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 
-from depot.model import ChargerView, ConnectorStatus, CurrentType, Protocol, SiteSummary
+from depot.model import ChargerView, ConnectorStatus, SiteSummary
+from depot.web.floorplan_bays import UNPLACED, bay_name, lane_key, lane_title, natural_key, parse_bay
+from depot.web.floorplan_text import STATUS_HELP, fmt_kw, fmt_time, status_label, status_slug
+from depot.web.floorplan_tiles import Tile, make_tile, matches
 
-UNPLACED = "Unplaced"
 MAX_GAP_FILL = 8  # a lane shows at most this many empty bays where its positions skip numbers
 HIGH_LOAD = 0.9  # site power above this share of the grid limit is flagged
 
@@ -35,176 +35,8 @@ LEGEND_ORDER = (
 )
 OPTIONAL_IN_LEGEND = frozenset({ConnectorStatus.RESERVED, ConnectorStatus.UNKNOWN})
 
-STATUS_LABEL = {
-    ConnectorStatus.SUSPENDED_EV: "Suspended EV",
-    ConnectorStatus.SUSPENDED_EVSE: "Suspended EVSE",
-}
-STATUS_HELP = {
-    ConnectorStatus.AVAILABLE: "free, nothing plugged in",
-    ConnectorStatus.PREPARING: "plugged in, not charging yet",
-    ConnectorStatus.CHARGING: "delivering energy",
-    ConnectorStatus.SUSPENDED_EV: "the vehicle paused (often full)",
-    ConnectorStatus.SUSPENDED_EVSE: "held at 0 by the charger or the charging plan",
-    ConnectorStatus.FINISHING: "session ended, still plugged in",
-    ConnectorStatus.RESERVED: "reserved",
-    ConnectorStatus.FAULTED: "error: needs attention",
-    ConnectorStatus.UNAVAILABLE: "taken out of service",
-    ConnectorStatus.OFFLINE: "not heard from for two heartbeats",
-    ConnectorStatus.UNKNOWN: "no status received yet",
-}
 
-
-def status_label(status: ConnectorStatus) -> str:
-    return STATUS_LABEL.get(status, status.value)
-
-
-def status_slug(status: ConnectorStatus) -> str:
-    """CSS name of a status: "SuspendedEVSE" -> "suspended-evse" (classes st-…, variables --st-…)."""
-    return re.sub(r"(?<=[a-z])(?=[A-Z])", "-", status.value).lower()
-
-
-# ---------------------------------------------------------------- formatting
-
-
-def fmt_kw(kw: float | None) -> str:
-    if kw is None:
-        return "–"
-    return f"{kw:.0f} kW" if abs(kw) >= 100 else f"{kw:.1f} kW"
-
-
-def fmt_kwh(kwh: float | None, *, compact: bool = False) -> str:
-    """"12.4 kWh"; from 100 kWh (from 10 when `compact`, as on a bay) without decimals."""
-    if kwh is None:
-        return "–"
-    return f"{kwh:.0f} kWh" if abs(kwh) >= (10 if compact else 100) else f"{kwh:.1f} kWh"
-
-
-def fmt_soc(soc: float | None) -> str:
-    return "–" if soc is None else f"{soc:.0f} %"
-
-
-def fmt_max_kw(kw: float) -> str:
-    """A charger's rating: 22, 11.04 -> "11", 7.4 -> "7.4"."""
-    return f"{kw:.0f}" if kw >= 10 or float(kw).is_integer() else f"{kw:.1f}"
-
-
-def fmt_time(at: datetime | None, now: datetime) -> str:
-    """"18:00:04 UTC" today, "20 Nov 17:59 UTC" on another day, "never" for None."""
-    if at is None:
-        return "never"
-    at = at.astimezone(now.tzinfo) if at.tzinfo else at
-    if at.date() == now.date():
-        return at.strftime("%H:%M:%S UTC")
-    if at.year == now.year:
-        return at.strftime("%d %b %H:%M UTC")
-    return at.strftime("%Y-%m-%d %H:%M UTC")
-
-
-def fmt_age(at: datetime | None, now: datetime) -> str:
-    """How long ago: "just now", "45 s ago", "3 min ago", "2 h ago", "4 d ago" ("in …" for the future)."""
-    if at is None:
-        return "never"
-    seconds = (now - at).total_seconds()
-    ahead = seconds < 0
-    seconds = abs(seconds)
-    if seconds < 2:
-        return "just now"
-    if seconds < 60:
-        text = f"{seconds:.0f} s"
-    elif seconds < 3600:
-        text = f"{seconds // 60:.0f} min"
-    elif seconds < 86400:
-        text = f"{seconds // 3600:.0f} h"
-    else:
-        text = f"{seconds // 86400:.0f} d"
-    return f"in {text}" if ahead else f"{text} ago"
-
-
-def fmt_when(at: datetime | None, now: datetime) -> str:
-    """"18:00:04 UTC (3 min ago)"."""
-    return "never" if at is None else f"{fmt_time(at, now)} ({fmt_age(at, now)})"
-
-
-def short_payload(payload: str, limit: int = 90) -> str:
-    """A logged JSON payload on one line, cut at `limit` characters."""
-    try:
-        text = json.dumps(json.loads(payload), separators=(", ", ": "), ensure_ascii=False)
-    except (ValueError, TypeError):
-        text = " ".join(payload.split())
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
-def kind_label(current_type: CurrentType, max_kw: float) -> str:
-    return f"{current_type.value} {fmt_max_kw(max_kw)}"
-
-
-def protocol_label(protocol: Protocol | None) -> str:
-    return {Protocol.OCPP16: "OCPP 1.6J", Protocol.OCPP201: "OCPP 2.0.1"}.get(protocol, "not booted yet")
-
-
-# ---------------------------------------------------------------- bays and lanes
-
-
-@dataclass(frozen=True)
-class BayPos:
-    lane: str  # "A"; "" for a bare number
-    position: int | None  # None for a bay name without a trailing number
-    digits: int = field(default=2, compare=False)  # how the number was written ("A01" -> 2)
-
-
-_BAY = re.compile(r"^(?P<lane>.*?)[\s._/-]*(?P<pos>\d+)$")
-
-
-def parse_bay(bay: str | None) -> BayPos | None:
-    """ "A01" -> (A, 1); "p2-07" -> (P2, 7); "Wash" -> (WASH, None); None or blank -> None (unplaced)."""
-    if bay is None:
-        return None
-    text = bay.strip().upper()
-    if not text:
-        return None
-    m = _BAY.match(text)
-    if m is None:
-        return BayPos(text, None)
-    return BayPos(m["lane"].strip(" ._/-"), int(m["pos"]), len(m["pos"]))
-
-
-def bay_name(lane: str, position: int, digits: int = 2) -> str:
-    return f"{lane}{position:0{digits}d}"
-
-
-def natural_key(text: str) -> tuple:
-    """Sort key: "A2" before "A10", and "Z" before "AA" (a shorter leading word first)."""
-    parts = re.split(r"(\d+)", text)
-    return (len(parts[0]), tuple((0, int(p), "") if p.isdigit() else (1, 0, p) for p in parts if p))
-
-
-def lane_key(lane: str) -> tuple:
-    return (lane == UNPLACED, natural_key(lane))
-
-
-# ---------------------------------------------------------------- tiles
-
-
-@dataclass(frozen=True)
-class Tile:
-    """One charger as its bay on the plan: everything already in words."""
-
-    charger_id: str
-    bay: str | None
-    lane: str
-    position: int | None
-    status: ConnectorStatus
-    slug: str  # CSS name of the status
-    label: str  # "Charging", "Faulted", "Offline · 12 min"
-    kind: str  # "DC 150"
-    vehicle: str  # who is plugged in ("" when nobody; a faulted bay's error code when nobody)
-    soc: float | None
-    metrics: str  # "42.1 kW · 12.4 kWh" while a session runs, else "Bay A03"
-    power_kw: float
-    connectors: tuple[tuple[int, str], ...]  # (connector id, slug) when the charger has more than one
-    title: str  # the tooltip: the whole story in text
-    commissioned: bool
-    search: str  # lower-case text the search box matches
+# ---------------------------------------------------------------- lanes
 
 
 @dataclass(frozen=True)
@@ -214,86 +46,6 @@ class EmptyBay:
     lane: str
     position: int
     name: str
-
-
-def _fault_code(view: ChargerView) -> str | None:
-    for c in view.connectors:
-        if c.status == ConnectorStatus.FAULTED and c.error_code:
-            return c.error_code
-    return next((c.error_code for c in view.connectors if c.error_code), None)
-
-
-def status_text(view: ChargerView, now: datetime) -> str:
-    status = view.status
-    if status == ConnectorStatus.OFFLINE:
-        seen = view.charger.last_seen
-        return "Offline · never seen" if seen is None else f"Offline · {fmt_age(seen, now).removesuffix(' ago')}"
-    if status == ConnectorStatus.FAULTED:
-        code = _fault_code(view)
-        return f"Faulted · {code}" if code else "Faulted"
-    return status_label(status)
-
-
-def make_tile(view: ChargerView, now: datetime) -> Tile:
-    ch = view.charger
-    pos = parse_bay(ch.bay)
-    status = view.status
-    sessions = [c for c in view.connectors if c.transaction_id is not None]
-    vehicles = [c.vehicle_name or c.vehicle_id or "unknown vehicle" for c in sessions]
-    if len(vehicles) > 1:
-        vehicle = f"{len(vehicles)} vehicles"
-    else:
-        vehicle = vehicles[0] if vehicles else ""
-    soc = sessions[0].soc if len(sessions) == 1 else None
-    power = view.power_kw
-    if sessions:
-        kwh = sum(c.session_kwh or 0.0 for c in sessions)
-        metrics = f"{fmt_kw(power)} · {fmt_kwh(kwh, compact=True)}"
-    else:
-        metrics = f"Bay {ch.bay}" if ch.bay else "no bay yet"
-    label = status_text(view, now)
-    if status == ConnectorStatus.FAULTED:  # the bay is narrow: the error code goes where a vehicle would be
-        code = _fault_code(view)
-        label = "Faulted"
-        if not vehicle and code:
-            vehicle = code
-    kind = kind_label(ch.current_type, ch.max_kw)
-
-    lines = [f"{ch.id} · {'bay ' + ch.bay if ch.bay else 'no bay'} · {ch.current_type.value} {fmt_max_kw(ch.max_kw)} kW"
-             + (f" · {ch.phases} phases" if ch.current_type == CurrentType.AC else ""),
-             status_text(view, now) + (f" · {STATUS_HELP[status]}" if status in STATUS_HELP else "")]
-    for c in view.connectors:
-        line = f"connector {c.connector_id}: {status_label(c.status)}"
-        if c.error_code:
-            line += f" ({c.error_code})"
-        if c.transaction_id is not None:
-            line += (f" · {c.vehicle_name or c.vehicle_id or 'unknown vehicle'} · {fmt_kw(c.power_kw)}"
-                     f" · SoC {fmt_soc(c.soc)} · {fmt_kwh(c.session_kwh)}")
-        lines.append(line)
-    lines.append(f"last seen {fmt_when(ch.last_seen, now)}")
-    if not ch.commissioned:
-        lines.append("not commissioned: recorded when it first connected")
-
-    words = [ch.id, ch.bay or "", vehicle] + [c.vehicle_id or "" for c in sessions] + [c.vehicle_name or "" for c in sessions]
-    return Tile(
-        charger_id=ch.id, bay=ch.bay, lane=UNPLACED if pos is None else pos.lane,
-        position=None if pos is None else pos.position, status=status, slug=status_slug(status), label=label,
-        kind=kind, vehicle=vehicle, soc=soc, metrics=metrics, power_kw=power,
-        connectors=tuple((c.connector_id, status_slug(c.status if view.online else ConnectorStatus.OFFLINE))
-                         for c in view.connectors) if len(view.connectors) > 1 else (),
-        title="\n".join(lines), commissioned=ch.commissioned, search=" ".join(w for w in words if w).lower(),
-    )
-
-
-def matches(tile: Tile, query: str | None, statuses: Iterable[str] | None) -> bool:
-    """The filter: every word of `query` in the id, bay or vehicle; the status among `statuses` (empty: any)."""
-    wanted = set(statuses or ())
-    if wanted and tile.status.value not in wanted:
-        return False
-    return all(word in tile.search for word in (query or "").lower().split())
-
-
-# ---------------------------------------------------------------- lanes
 
 
 @dataclass(frozen=True)
@@ -309,12 +61,6 @@ class Lane:
     @property
     def unplaced(self) -> bool:
         return self.name == UNPLACED
-
-
-def lane_title(name: str) -> str:
-    if name == UNPLACED:
-        return "Unplaced"
-    return f"Lane {name}" if name else "Numbered bays"
 
 
 def _slots(tiles: list[Tile], fill_gaps: bool) -> tuple[Tile | EmptyBay, ...]:

@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from depot.model import ConnectorStatus, CurrentType, EventRecord
-from depot.web.floorplan import (
+from depot.web.floorplan_text import (
     fmt_kw,
     fmt_kwh,
     fmt_max_kw,
@@ -23,8 +23,8 @@ from depot.web.floorplan import (
     short_payload,
     status_label,
     status_slug,
-    status_text,
 )
+from depot.web.floorplan_tiles import status_text
 
 if TYPE_CHECKING:  # pragma: no cover
     from depot.store import ChargerDetail
