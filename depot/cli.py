@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TextIO
 
 from depot.errors import DepotError, NotFound, ValidationError
@@ -34,11 +34,32 @@ from depot.store import Store
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="depot", description="Depot charging manager")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    _add_serve_command(sub)
+    _add_chargers_commands(sub)
+    _add_tags_commands(sub)
+    _add_vehicles_commands(sub)
+    _add_plan_command(sub)
+    _add_simulate_command(sub)
+    _add_site_commands(sub)
+    people_cli.add_parser(sub)  # depot users …
+    _add_report_command(sub)
+    _add_db_commands(sub)
+    return parser
 
+
+def _with_db(actions: argparse._SubParsersAction) -> None:
+    """`--db URL` on every action of a command group (after the action's own arguments)."""
+    for p in actions.choices.values():
+        add_db_argument(p)
+
+
+def _add_serve_command(sub: argparse._SubParsersAction) -> None:
     serve = sub.add_parser("serve", help="run the web app, OCPP server, runtime and (demo) simulator")
     add_server_arguments(serve)
     serve.add_argument("--log-level", default="INFO")
 
+
+def _add_chargers_commands(sub: argparse._SubParsersAction) -> None:
     chargers = sub.add_parser("chargers", help="manage chargers").add_subparsers(dest="action", required=True)
     add = chargers.add_parser("add", help="register a charger so it may connect")
     add.add_argument("id")
@@ -61,7 +82,10 @@ def build_parser() -> argparse.ArgumentParser:
     chargers.add_parser("list", help="list chargers")
     rm = chargers.add_parser("remove", help="forget a charger")
     rm.add_argument("id")
+    _with_db(chargers)
 
+
+def _add_tags_commands(sub: argparse._SubParsersAction) -> None:
     tags = sub.add_parser("tags", help="manage id tags").add_subparsers(dest="action", required=True)
     tadd = tags.add_parser("add", help="allow an id tag (RFID card / token)")
     tadd.add_argument("tag")
@@ -70,7 +94,10 @@ def build_parser() -> argparse.ArgumentParser:
     block = tags.add_parser("block", help="block an id tag")
     block.add_argument("tag")
     block.add_argument("--unblock", action="store_true", help="lift the block instead")
+    _with_db(tags)
 
+
+def _add_vehicles_commands(sub: argparse._SubParsersAction) -> None:
     vehicles = sub.add_parser("vehicles", help="manage vehicles").add_subparsers(dest="action", required=True)
     vadd = vehicles.add_parser("add", help="add a vehicle")
     vadd.add_argument("id")
@@ -80,14 +107,22 @@ def build_parser() -> argparse.ArgumentParser:
     vadd.add_argument("--max-dc-kw", type=float, default=150.0)
     vadd.add_argument("--tag", help="an id tag for it (created)")
     vehicles.add_parser("list", help="list vehicles")
+    _with_db(vehicles)
 
+
+def _add_plan_command(sub: argparse._SubParsersAction) -> None:
     plan = sub.add_parser("plan", help="plan a problem file (see shared/planning-format.md)")
     plan.add_argument("problem")
     plan.add_argument("-o", "--output", help="write the plan here instead of stdout")
 
+
+def _add_simulate_command(sub: argparse._SubParsersAction) -> None:
+    # listed in `depot --help`; `main` hands `depot simulate …` to the simulator's own parser
     sim = sub.add_parser("simulate", help="run simulated chargers against a central system", add_help=False)
     sim.add_argument("args", nargs=argparse.REMAINDER)
 
+
+def _add_site_commands(sub: argparse._SubParsersAction) -> None:
     site = sub.add_parser("site", help="the site: name and grid connection").add_subparsers(dest="action",
                                                                                            required=True)
     site_set = site.add_parser("set", help="set the grid connection the planner keeps under")
@@ -95,9 +130,10 @@ def build_parser() -> argparse.ArgumentParser:
     site_set.add_argument("--margin-kw", type=float, default=0.0, help="safety margin kept free (default 0)")
     site_set.add_argument("--name", help="site name")
     site.add_parser("show", help="show the site settings")
+    _with_db(site)
 
-    people_cli.add_parser(sub)  # depot users …
 
+def _add_report_command(sub: argparse._SubParsersAction) -> None:
     report = sub.add_parser("report", help="energy cost report of a date range: CSV, XLSX or PDF")
     report.add_argument("--from", dest="date_from", required=True, metavar="DATE", help="first day, YYYY-MM-DD")
     report.add_argument("--to", dest="date_to", required=True, metavar="DATE", help="last day, inclusive")
@@ -107,13 +143,11 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("-o", "--output", metavar="FILE", help="default: CSV to stdout, XLSX/PDF to a file here")
     add_db_argument(report)
 
+
+def _add_db_commands(sub: argparse._SubParsersAction) -> None:
     db = sub.add_parser("db", help="database schema").add_subparsers(dest="action", required=True)
     db.add_parser("upgrade", help="create or migrate the schema to the newest version")
-
-    for p in (add, cset, rm, tadd, block, vadd, site_set, site.choices["show"], db.choices["upgrade"], chargers.choices["list"],
-              tags.choices["list"], vehicles.choices["list"]):
-        add_db_argument(p)
-    return parser
+    _with_db(db)
 
 
 def main(argv: Sequence[str] | None = None, *, stdout: TextIO | None = None, stderr: TextIO | None = None) -> int:
@@ -155,75 +189,136 @@ def main(argv: Sequence[str] | None = None, *, stdout: TextIO | None = None, std
 
 def _manage(args: argparse.Namespace, store: Store, out: TextIO) -> int:
     cmd, action = args.command, getattr(args, "action", None)
-    if cmd == "db":
-        print(f"schema is up to date ({store.url})", file=out)
-    elif cmd == "users":
-        return people_cli.run(args, store, out)
-    elif cmd == "report":
-        from depot.costs.reports import run_cli
-
-        return run_cli(args, store, out)
-    elif (cmd, action) == ("site", "set"):
-        current = store.get_site()
-        if args.margin_kw < 0 or args.margin_kw >= args.grid_kw:
-            raise ValidationError("--margin-kw", "must be ≥ 0 and below the grid connection")
-        site = store.set_site(args.name or current.name, args.grid_kw, args.margin_kw)
-        print(f"site {site.name}: grid {site.grid_kw:g} kW, margin {site.safety_margin_kw:g} kW", file=out)
-    elif (cmd, action) == ("site", "show"):
-        site = store.get_site()
-        print(f"site {site.name}: grid {site.grid_kw:g} kW, margin {site.safety_margin_kw:g} kW"
-              + ("  (not set: run depot site set --grid-kw KW)" if site.grid_kw <= 0 else ""), file=out)
-    elif (cmd, action) == ("chargers", "add"):
-        ch = store.add_charger(Charger(id=args.id, max_kw=args.max_kw,
-                                       current_type=CurrentType.DC if args.dc else CurrentType.AC,
-                                       phases=args.phases, bay=args.bay, site_meter=args.site_meter),
-                               connectors=args.connectors)
-        print(f"added charger {ch.id} ({ch.current_type}, {ch.max_kw:g} kW, bay {ch.bay or '-'})", file=out)
-    elif (cmd, action) == ("chargers", "set"):
-        changes = {k: v for k, v in (("bay", args.bay), ("max_kw", args.max_kw), ("phases", args.phases),
-                                     ("site_meter", args.site_meter)) if v is not None}
-        if args.dc is not None:
-            changes["current_type"] = CurrentType.DC if args.dc else CurrentType.AC
-        if args.commissioned:
-            changes["commissioned"] = True
-        if not changes:
-            raise ValidationError("chargers set", "nothing to change: give --bay, --max-kw, --phases, --dc/--ac, "
-                                  "--commissioned or --site-meter")
-        if "max_kw" in changes and changes["max_kw"] <= 0:
-            raise ValidationError("--max-kw", "must be > 0")
-        ch = store.update_charger(args.id, **changes)
-        print(f"charger {ch.id}: {ch.current_type}, {ch.max_kw:g} kW, bay {ch.bay or '-'}"
-              + ("" if ch.commissioned else " (not commissioned)"), file=out)
-    elif (cmd, action) == ("chargers", "list"):
-        rows = [(c.id, c.current_type.value, f"{c.max_kw:g}", str(c.phases), c.bay or "-",
-                 c.protocol.value if c.protocol else "-", c.vendor or "-", c.firmware or "-",
-                 c.last_seen.isoformat(timespec="seconds") if c.last_seen else "never",
-                 "yes" if c.commissioned else "NEW") for c in store.list_chargers()]
-        _table(out, ["id", "type", "max kW", "phases", "bay", "protocol", "vendor", "firmware", "last seen",
-                     "commissioned"], rows)
-    elif (cmd, action) == ("chargers", "remove"):
-        store.remove_charger(args.id)
-        print(f"removed charger {args.id}", file=out)
-    elif (cmd, action) == ("tags", "add"):
-        tag = store.add_tag(args.tag, args.vehicle)
-        print(f"added id tag {tag.tag}" + (f" for vehicle {tag.vehicle_id}" if tag.vehicle_id else ""), file=out)
-    elif (cmd, action) == ("tags", "list"):
-        _table(out, ["tag", "vehicle", "blocked"],
-               [(t.tag, t.vehicle_id or "-", "yes" if t.blocked else "no") for t in store.list_tags()])
-    elif (cmd, action) == ("tags", "block"):
-        tag = store.block_tag(args.tag, not args.unblock)
-        print(f"id tag {tag.tag} {'blocked' if tag.blocked else 'unblocked'}", file=out)
-    elif (cmd, action) == ("vehicles", "add"):
-        v = store.add_vehicle(Vehicle(args.id, args.name or args.id, args.battery_kwh, args.max_ac_kw,
-                                      args.max_dc_kw, args.tag))
-        print(f"added vehicle {v.id} ({v.battery_kwh:g} kWh)", file=out)
-    elif (cmd, action) == ("vehicles", "list"):
-        _table(out, ["id", "name", "battery kWh", "max AC kW", "max DC kW", "tag"],
-               [(v.id, v.name, f"{v.battery_kwh:g}", f"{v.max_ac_kw:g}", f"{v.max_dc_kw:g}", v.id_tag or "-")
-                for v in store.list_vehicles()])
-    else:  # pragma: no cover - argparse only lets the above through
+    handler = _HANDLERS.get((cmd, None)) or _HANDLERS.get((cmd, action))
+    if handler is None:  # pragma: no cover - argparse only lets the above through
         raise ValidationError("command", f"unknown {cmd} {action}")
+    return handler(args, store, out)
+
+
+def _db_upgrade(args: argparse.Namespace, store: Store, out: TextIO) -> int:
+    print(f"schema is up to date ({store.url})", file=out)
     return 0
+
+
+def _users(args: argparse.Namespace, store: Store, out: TextIO) -> int:
+    return people_cli.run(args, store, out)
+
+
+def _report(args: argparse.Namespace, store: Store, out: TextIO) -> int:
+    from depot.costs.report_cli import run_cli
+
+    return run_cli(args, store, out)
+
+
+def _site_set(args: argparse.Namespace, store: Store, out: TextIO) -> int:
+    current = store.get_site()
+    if args.margin_kw < 0 or args.margin_kw >= args.grid_kw:
+        raise ValidationError("--margin-kw", "must be ≥ 0 and below the grid connection")
+    site = store.set_site(args.name or current.name, args.grid_kw, args.margin_kw)
+    print(f"site {site.name}: grid {site.grid_kw:g} kW, margin {site.safety_margin_kw:g} kW", file=out)
+    return 0
+
+
+def _site_show(args: argparse.Namespace, store: Store, out: TextIO) -> int:
+    site = store.get_site()
+    print(f"site {site.name}: grid {site.grid_kw:g} kW, margin {site.safety_margin_kw:g} kW"
+          + ("  (not set: run depot site set --grid-kw KW)" if site.grid_kw <= 0 else ""), file=out)
+    return 0
+
+
+def _chargers_add(args: argparse.Namespace, store: Store, out: TextIO) -> int:
+    ch = store.add_charger(Charger(id=args.id, max_kw=args.max_kw,
+                                   current_type=CurrentType.DC if args.dc else CurrentType.AC,
+                                   phases=args.phases, bay=args.bay, site_meter=args.site_meter),
+                           connectors=args.connectors)
+    print(f"added charger {ch.id} ({ch.current_type}, {ch.max_kw:g} kW, bay {ch.bay or '-'})", file=out)
+    return 0
+
+
+def _chargers_set(args: argparse.Namespace, store: Store, out: TextIO) -> int:
+    changes = {k: v for k, v in (("bay", args.bay), ("max_kw", args.max_kw), ("phases", args.phases),
+                                 ("site_meter", args.site_meter)) if v is not None}
+    if args.dc is not None:
+        changes["current_type"] = CurrentType.DC if args.dc else CurrentType.AC
+    if args.commissioned:
+        changes["commissioned"] = True
+    if not changes:
+        raise ValidationError("chargers set", "nothing to change: give --bay, --max-kw, --phases, --dc/--ac, "
+                              "--commissioned or --site-meter")
+    if "max_kw" in changes and changes["max_kw"] <= 0:
+        raise ValidationError("--max-kw", "must be > 0")
+    ch = store.update_charger(args.id, **changes)
+    print(f"charger {ch.id}: {ch.current_type}, {ch.max_kw:g} kW, bay {ch.bay or '-'}"
+          + ("" if ch.commissioned else " (not commissioned)"), file=out)
+    return 0
+
+
+def _chargers_list(args: argparse.Namespace, store: Store, out: TextIO) -> int:
+    rows = [(c.id, c.current_type.value, f"{c.max_kw:g}", str(c.phases), c.bay or "-",
+             c.protocol.value if c.protocol else "-", c.vendor or "-", c.firmware or "-",
+             c.last_seen.isoformat(timespec="seconds") if c.last_seen else "never",
+             "yes" if c.commissioned else "NEW") for c in store.list_chargers()]
+    _table(out, ["id", "type", "max kW", "phases", "bay", "protocol", "vendor", "firmware", "last seen",
+                 "commissioned"], rows)
+    return 0
+
+
+def _chargers_remove(args: argparse.Namespace, store: Store, out: TextIO) -> int:
+    store.remove_charger(args.id)
+    print(f"removed charger {args.id}", file=out)
+    return 0
+
+
+def _tags_add(args: argparse.Namespace, store: Store, out: TextIO) -> int:
+    tag = store.add_tag(args.tag, args.vehicle)
+    print(f"added id tag {tag.tag}" + (f" for vehicle {tag.vehicle_id}" if tag.vehicle_id else ""), file=out)
+    return 0
+
+
+def _tags_list(args: argparse.Namespace, store: Store, out: TextIO) -> int:
+    _table(out, ["tag", "vehicle", "blocked"],
+           [(t.tag, t.vehicle_id or "-", "yes" if t.blocked else "no") for t in store.list_tags()])
+    return 0
+
+
+def _tags_block(args: argparse.Namespace, store: Store, out: TextIO) -> int:
+    tag = store.block_tag(args.tag, not args.unblock)
+    print(f"id tag {tag.tag} {'blocked' if tag.blocked else 'unblocked'}", file=out)
+    return 0
+
+
+def _vehicles_add(args: argparse.Namespace, store: Store, out: TextIO) -> int:
+    v = store.add_vehicle(Vehicle(args.id, args.name or args.id, args.battery_kwh, args.max_ac_kw,
+                                  args.max_dc_kw, args.tag))
+    print(f"added vehicle {v.id} ({v.battery_kwh:g} kWh)", file=out)
+    return 0
+
+
+def _vehicles_list(args: argparse.Namespace, store: Store, out: TextIO) -> int:
+    _table(out, ["id", "name", "battery kWh", "max AC kW", "max DC kW", "tag"],
+           [(v.id, v.name, f"{v.battery_kwh:g}", f"{v.max_ac_kw:g}", f"{v.max_dc_kw:g}", v.id_tag or "-")
+            for v in store.list_vehicles()])
+    return 0
+
+
+_Handler = Callable[[argparse.Namespace, Store, TextIO], int]
+_HANDLERS: dict[tuple[str, str | None], _Handler] = {
+    ("db", None): _db_upgrade,  # (command, None): every action of the command
+    ("users", None): _users,
+    ("report", None): _report,
+    ("site", "set"): _site_set,
+    ("site", "show"): _site_show,
+    ("chargers", "add"): _chargers_add,
+    ("chargers", "set"): _chargers_set,
+    ("chargers", "list"): _chargers_list,
+    ("chargers", "remove"): _chargers_remove,
+    ("tags", "add"): _tags_add,
+    ("tags", "list"): _tags_list,
+    ("tags", "block"): _tags_block,
+    ("vehicles", "add"): _vehicles_add,
+    ("vehicles", "list"): _vehicles_list,
+}
+"""What `depot COMMAND ACTION` does with the store (`serve`, `plan` and `simulate` need none: see `main`)."""
 
 
 def _table(out: TextIO, header: list[str], rows: list[tuple[str, ...]]) -> None:

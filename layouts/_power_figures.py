@@ -135,7 +135,12 @@ def power_figure(history: PowerHistory, *, now: datetime, until: datetime, point
     fig.add_trace(price_trace(prices), row=2, col=1)
     assert len(fig.data) == tr.price + 1
 
-    start = history.start
+    _axes_and_layout(fig, history.start, now, until, uirevision)
+    return fig
+
+
+def _axes_and_layout(fig: go.Figure, start: datetime, now: datetime, until: datetime, uirevision: str) -> None:
+    """Axes, legend, size and the now line of the power figure."""
     fig.update_xaxes(range=[iso(start), iso(until)], row=1, col=1, showticklabels=False, showgrid=True,
                      gridcolor="#eef1f4", hoverformat="%a %d %b %H:%M UTC")
     fig.update_xaxes(range=[iso(start), iso(until)], row=2, col=1, tickformat="%H:%M\n%a %d %b",
@@ -156,7 +161,6 @@ def power_figure(history: PowerHistory, *, now: datetime, until: datetime, point
         annotations=[{"x": iso(now), "y": 1.0, "xref": "x", "yref": "paper", "text": "now", "showarrow": False,
                       "yanchor": "bottom", "font": {"size": 10, "color": PLAN_COLOUR}}],
     )
-    return fig
 
 
 def tail_times(start: datetime, point: LivePoint | None) -> list[str]:

@@ -26,7 +26,8 @@ TARGET_S = 2.0
 def _simulate(url: str, n: int, ready, stop, plugged) -> None:
     """The simulated depot's process: connect every charger, plug a vehicle into each, run until told."""
     from depot.clock import utc_now
-    from depot.sim.simulator import SimulatedDepot, demo_depot
+    from depot.sim.demo import demo_depot
+    from depot.sim.simulator import SimulatedDepot
 
     async def run() -> None:
         chargers, vehicles = demo_depot(n)
@@ -68,30 +69,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--poll", type=float, default=0.25, help="site poll interval, s (default 0.25)")
     args = parser.parse_args(argv)
 
-    from depot.clock import utc_now
-    from depot.planning.departures import Departure
-    from depot.runtime import Runtime
-    from depot.settings import Settings
-    from depot.sim.simulator import demo_depot, seed_store
     from depot.store import Store
 
     with tempfile.TemporaryDirectory() as tmp:
         url = f"sqlite:///{Path(tmp) / 'control.sqlite3'}"
         store = Store(url)
         store.migrate()
-        chargers, vehicles = demo_depot(args.chargers)
-        total_kw = sum(c.max_kw for c in chargers)
-        seed_store(store, chargers, vehicles, grid_kw=round(0.4 * total_kw, 1))
-        # every vehicle leaves in three hours needing most of its battery: the plan runs the site at its limit,
-        # so each change of the limit forces real reductions and increases
-        leave = utc_now() + timedelta(hours=3)
-        store.replace_departures([Departure(v.id, leave, energy_kwh=round(0.8 * v.battery_kwh, 1)) for v in vehicles],
-                                 now=utc_now())
-        settings = Settings(database_url=url, ocpp_host="127.0.0.1", ocpp_port=0, simulator=False,
-                            tick_seconds=3600.0, site_poll_seconds=args.poll, heartbeat_interval=300,
-                            station_max=False)
-        runtime = Runtime(settings, store, clock=utc_now)
-        runtime.start()
+        _seed(store, args.chargers)
+        runtime = _start_runtime(url, store, args.poll)
         ctx = mp.get_context("spawn")
         ready, stop, plugged = ctx.Event(), ctx.Event(), ctx.Value("i", 0)
         proc = ctx.Process(target=_simulate, daemon=True,
@@ -107,28 +92,68 @@ def main(argv: list[str] | None = None) -> int:
             _wait(lambda: _quiet(enforcer), 60, "the enforcer settling")
             print(f"set-up: {args.chargers} chargers connected, {sessions} charging under profiles in "
                   f"{time.perf_counter() - t_setup:.1f} s; grid {store.get_site().grid_kw:g} kW")
-            rows = []
-            factors = [0.5, 1.6, 0.6, 1.5, 0.4, 2.0]
-            for trial in range(args.trials):
-                site = store.get_site()
-                before = enforcer.limit.limit_kw
-                new_grid = round(site.grid_kw * factors[trial % len(factors)], 1)
-                seen = len(enforcer.history)
-                t0 = time.time()
-                store.set_site(site.name, new_grid, site.safety_margin_kw)
-                done = _wait(lambda seen=seen, new=new_grid: _applied(enforcer, seen, new), 30, "the new limit applied")
-                t_end = time.time()
-                started = done.at.timestamp()
-                rows.append((trial + 1, before, done.site_limit_kw, done.sent, done.accepted, started - t0,
-                             t_end - started, t_end - t0, done.commanded_kw))
-                _wait(lambda: _quiet(enforcer), 60, "the enforcer settling")
+            rows = _trials(store, enforcer, args.trials)
         finally:
             stop.set()
             proc.join(30)
             runtime.stop()
             store.dispose()
 
-    print(f"\nsite-limit change → all new profiles accepted, {args.chargers} chargers (target ≤ {TARGET_S:g} s)")
+    return _print_results(rows, args.chargers)
+
+
+def _seed(store, n: int) -> None:
+    """The demo depot of `n` chargers in the store, the grid at 40 % of their power, every vehicle due out."""
+    from depot.clock import utc_now
+    from depot.planning.departures import Departure
+    from depot.sim.demo import demo_depot, seed_store
+
+    chargers, vehicles = demo_depot(n)
+    total_kw = sum(c.max_kw for c in chargers)
+    seed_store(store, chargers, vehicles, grid_kw=round(0.4 * total_kw, 1))
+    # every vehicle leaves in three hours needing most of its battery: the plan runs the site at its limit,
+    # so each change of the limit forces real reductions and increases
+    leave = utc_now() + timedelta(hours=3)
+    store.replace_departures([Departure(v.id, leave, energy_kwh=round(0.8 * v.battery_kwh, 1)) for v in vehicles],
+                             now=utc_now())
+
+
+def _start_runtime(url: str, store, poll: float):
+    """The product's runtime (OCPP server, scheduler, planner, enforcer) on `store`, polling the site every `poll` s."""
+    from depot.clock import utc_now
+    from depot.runtime import Runtime
+    from depot.settings import Settings
+
+    settings = Settings(database_url=url, ocpp_host="127.0.0.1", ocpp_port=0, simulator=False,
+                        tick_seconds=3600.0, site_poll_seconds=poll, heartbeat_interval=300,
+                        station_max=False)
+    runtime = Runtime(settings, store, clock=utc_now)
+    runtime.start()
+    return runtime
+
+
+def _trials(store, enforcer, trials: int) -> list[tuple]:
+    """Change the grid connection `trials` times; per trial the limits, profiles and times measured."""
+    rows = []
+    factors = [0.5, 1.6, 0.6, 1.5, 0.4, 2.0]
+    for trial in range(trials):
+        site = store.get_site()
+        before = enforcer.limit.limit_kw
+        new_grid = round(site.grid_kw * factors[trial % len(factors)], 1)
+        seen = len(enforcer.history)
+        t0 = time.time()
+        store.set_site(site.name, new_grid, site.safety_margin_kw)
+        done = _wait(lambda seen=seen, new=new_grid: _applied(enforcer, seen, new), 30, "the new limit applied")
+        t_end = time.time()
+        started = done.at.timestamp()
+        rows.append((trial + 1, before, done.site_limit_kw, done.sent, done.accepted, started - t0,
+                     t_end - started, t_end - t0, done.commanded_kw))
+        _wait(lambda: _quiet(enforcer), 60, "the enforcer settling")
+    return rows
+
+
+def _print_results(rows: list[tuple], n: int) -> int:
+    print(f"\nsite-limit change → all new profiles accepted, {n} chargers (target ≤ {TARGET_S:g} s)")
     print(f"{'trial':>5} {'limit kW':>17} {'sent':>5} {'accepted':>8} {'notice ms':>9} {'apply ms':>8} "
           f"{'total ms':>8} {'commanded kW':>12}")
     for t, before, after, sent, acc, notice, apply, total, commanded in rows:

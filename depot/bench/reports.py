@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from depot.costs import ledger, reports
+from depot.costs import demo_tariff, ledger, report_data, reports, tariff_store
 from depot.model import Charger, CurrentType, Vehicle
 from depot.store import Store
 
@@ -146,15 +146,15 @@ def main(argv: list[str] | None = None) -> int:
         t0 = time.perf_counter()
         n_tx, n_samples = generate(store, args.chargers, args.days)
         gen_s = time.perf_counter() - t0
-        ledger.seed_demo_tariff(store, now=end - timedelta(days=45))  # tariffs, groups; also costs the ledger
+        demo_tariff.seed_demo_tariff(store, now=end - timedelta(days=45))  # tariffs, groups; also costs the ledger
         t0 = time.perf_counter()
         up = ledger.recompute(store, now=end)
         ledger_s = time.perf_counter() - t0
         month_start = datetime(end.year, end.month, 1, tzinfo=UTC) - timedelta(days=1)
         month_from, month_to = month_start.replace(day=1).date(), month_start.date()
-        tz = ledger.site_timezone(ledger.list_tariffs(store))
-        m0, m1 = reports.parse_range(month_from, month_to, tz)
-        y0, y1 = reports.parse_range(START.date(), (end - timedelta(days=1)).date(), tz)
+        tz = tariff_store.site_timezone(tariff_store.list_tariffs(store))
+        m0, m1 = report_data.parse_range(month_from, month_to, tz)
+        y0, y1 = report_data.parse_range(START.date(), (end - timedelta(days=1)).date(), tz)
         monthly_s, monthly = _median(lambda: reports.build_report(store, m0, m1, "vehicle"), args.repeats)
         yearly_s, yearly = _median(lambda: reports.build_report(store, y0, y1, "month"), args.repeats)
         slots = store.count("ledger_slots")

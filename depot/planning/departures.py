@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, time, timedelta
 
@@ -164,39 +164,9 @@ def validate_departures(rows: Sequence[Mapping[str, object]], vehicles: Mapping[
             bad("vehicle", "is required")
         elif vehicle is None:
             bad("vehicle", f"unknown vehicle {vehicle_id!r}")
-        values: dict[str, object] = {}
-        for field, parse in (("departure", lambda v: parse_time_utc(v, "departure")),
-                             ("arrival", lambda v: None if not str(v or "").strip() else parse_time_utc(v, "arrival")),
-                             ("energy_kwh", lambda v: _optional_float(v, "energy_kwh")),
-                             ("target_soc", lambda v: _optional_float(v, "target_soc")),
-                             ("arrival_soc", lambda v: _optional_float(v, "arrival_soc")),
-                             ("priority", _priority)):
-            try:
-                values[field] = parse(row.get(field))
-            except ValueError as exc:
-                bad(field, str(exc))
-        dep, arr = values.get("departure"), values.get("arrival")
-        energy, target, arrival_soc = values.get("energy_kwh"), values.get("target_soc"), values.get("arrival_soc")
-        if isinstance(dep, datetime):
-            if dep <= now:
-                bad("departure", f"{dep:%Y-%m-%d %H:%M} UTC is in the past")
-            if isinstance(arr, datetime) and dep <= arr:
-                bad("departure", f"must be after the arrival ({arr:%Y-%m-%d %H:%M} UTC)")
-        if "energy_kwh" in values and "target_soc" in values:
-            if energy is None and target is None:
-                bad("energy_kwh", "give the energy needed (kWh) or a target SoC (%)")
-            if energy is not None and target is not None:
-                bad("target_soc", "give either energy_kwh or target_soc, not both")
-        if energy is not None:
-            if energy < 0:
-                bad("energy_kwh", "must not be negative")
-            elif vehicle is not None and energy > vehicle.battery_kwh:
-                bad("energy_kwh", f"{energy:g} kWh is more than the battery of {vehicle_id} ({vehicle.battery_kwh:g} kWh)")
-        for field, pct in (("target_soc", target), ("arrival_soc", arrival_soc)):
-            if pct is not None and not (0 <= pct <= 100):
-                bad(field, f"{pct:g} % is not between 0 and 100 %")
-        if target is not None and arrival_soc is not None and arrival_soc > target:
-            bad("arrival_soc", "is above the target SoC")
+        values = _departure_fields(row, bad)
+        _check_departure(values, vehicle_id, vehicle, now=now, bad=bad)
+        dep = values.get("departure")
         if len(errors) == before and isinstance(dep, datetime):
             key = (vehicle_id, dep)
             if key in seen:
@@ -204,11 +174,56 @@ def validate_departures(rows: Sequence[Mapping[str, object]], vehicles: Mapping[
                 continue
             seen[key] = line
             rid = row.get("id")
-            out.append(Departure(vehicle_id, dep, arr, energy, target, arrival_soc, values["priority"],
+            out.append(Departure(vehicle_id, dep, values.get("arrival"), values.get("energy_kwh"),
+                                 values.get("target_soc"), values.get("arrival_soc"), values["priority"],
                                  id=int(rid) if rid not in (None, "") else None))
     if errors:
         raise RowErrors(errors)
     return out
+
+
+def _departure_fields(row: Mapping[str, object], bad: Callable[[str, str], None]) -> dict[str, object]:
+    """A departure row's fields parsed; each one that does not parse is left out and reported to `bad`."""
+    values: dict[str, object] = {}
+    for field, parse in (("departure", lambda v: parse_time_utc(v, "departure")),
+                         ("arrival", lambda v: None if not str(v or "").strip() else parse_time_utc(v, "arrival")),
+                         ("energy_kwh", lambda v: _optional_float(v, "energy_kwh")),
+                         ("target_soc", lambda v: _optional_float(v, "target_soc")),
+                         ("arrival_soc", lambda v: _optional_float(v, "arrival_soc")),
+                         ("priority", _priority)):
+        try:
+            values[field] = parse(row.get(field))
+        except ValueError as exc:
+            bad(field, str(exc))
+    return values
+
+
+def _check_departure(values: Mapping[str, object], vehicle_id: str, vehicle: Vehicle | None, *, now: datetime,
+                     bad: Callable[[str, str], None]) -> None:
+    """The rules across a departure row's parsed fields, each broken one reported to `bad`: departure in the
+    future and after the arrival, energy or target SoC (one of them), within the battery, percentages 0-100."""
+    dep, arr = values.get("departure"), values.get("arrival")
+    energy, target, arrival_soc = values.get("energy_kwh"), values.get("target_soc"), values.get("arrival_soc")
+    if isinstance(dep, datetime):
+        if dep <= now:
+            bad("departure", f"{dep:%Y-%m-%d %H:%M} UTC is in the past")
+        if isinstance(arr, datetime) and dep <= arr:
+            bad("departure", f"must be after the arrival ({arr:%Y-%m-%d %H:%M} UTC)")
+    if "energy_kwh" in values and "target_soc" in values:
+        if energy is None and target is None:
+            bad("energy_kwh", "give the energy needed (kWh) or a target SoC (%)")
+        if energy is not None and target is not None:
+            bad("target_soc", "give either energy_kwh or target_soc, not both")
+    if energy is not None:
+        if energy < 0:
+            bad("energy_kwh", "must not be negative")
+        elif vehicle is not None and energy > vehicle.battery_kwh:
+            bad("energy_kwh", f"{energy:g} kWh is more than the battery of {vehicle_id} ({vehicle.battery_kwh:g} kWh)")
+    for field, pct in (("target_soc", target), ("arrival_soc", arrival_soc)):
+        if pct is not None and not (0 <= pct <= 100):
+            bad(field, f"{pct:g} % is not between 0 and 100 %")
+    if target is not None and arrival_soc is not None and arrival_soc > target:
+        bad("arrival_soc", "is above the target SoC")
 
 
 def validate_roster(rows: Sequence[Mapping[str, object]], vehicles: Mapping[str, Vehicle], *,

@@ -187,6 +187,50 @@ def _scale(a: _Arrays, shortfall: np.ndarray, slot_cost: np.ndarray) -> float | 
     return scale
 
 
+class _Probe:
+    """The objective at a cap on every slot's energy and its left and right slopes there: one min-cost flow
+    each call, counted in ``flows_solved``."""
+
+    def __init__(self, a: _Arrays, w: _Weights, net: _Network, slot_cost: np.ndarray) -> None:
+        self.a, self.w, self.net, self.slot_cost = a, w, net, slot_cost
+        self.wh_per_kw = a.dt * WH_PER_KWH
+        self.demand_per_wh = w.demand / self.wh_per_kw
+        self.unit = 1.0 / net.scale   # currency per Wh per cost unit
+        self.flows_solved = 0
+
+    def objective(self, flows: np.ndarray) -> tuple[float, np.ndarray]:
+        a, w, net, wh_per_kw = self.a, self.w, self.net, self.wh_per_kw
+        x = net.x(flows) / wh_per_kw
+        delivered = net.delivered(flows) / WH_PER_KWH
+        peak = float(net.slot_energy(flows).max(initial=0)) / wh_per_kw
+        energy = float((self.slot_cost[a.slot] * WH_PER_KWH * a.dt * x).sum())
+        return energy + float(w.shortfall @ np.maximum(a.need - delivered, 0.0)) + w.demand * peak, x
+
+    def __call__(self, q_cap: int | None) -> tuple[_Point, np.ndarray, np.ndarray] | None:
+        """The point at cap ``q_cap`` (None: uncapped), its kW per window variable and its flows."""
+        net, unit = self.net, self.unit
+        solved = net.solve(q_cap)
+        self.flows_solved += 1
+        if solved is None:
+            return None
+        flows, caps = solved
+        phi, x = self.objective(flows)
+        if self.w.demand <= 0:
+            return _Point(0, phi, 0.0, 0.0), x, flows
+        energy = net.slot_energy(flows)
+        q = int(energy.max(initial=0))
+        graph = net.price_graph(flows)
+        prices = net.slot_prices(graph, energy >= np.minimum(caps, q))  # still optimal under the cap q
+        if prices is None:
+            return None
+        least, greatest = prices
+        at_cap = energy >= q
+        left = self.demand_per_wh - float(greatest[at_cap & (net.limcap >= q)].sum()) * unit
+        raisable = at_cap & (net.limcap > q)
+        right = self.demand_per_wh - float(least[raisable].sum()) * unit if (net.limcap > q).any() else np.inf
+        return _Point(q, phi, left, right), x, flows
+
+
 def solve_flow(a: _Arrays, w: _Weights, deadline: float, *, peak_search: bool = True) -> FlowSolution | None:
     """The LP's optimum as a flow: kW per window variable. None when the model does not fit, or when
     the peak must be searched for and ``peak_search`` is False."""
@@ -199,57 +243,35 @@ def solve_flow(a: _Arrays, w: _Weights, deadline: float, *, peak_search: bool = 
     if scale is None:
         return None
     net = _Network(a, shortfall_wh, slot_cost, scale)
-    wh_per_kw = a.dt * WH_PER_KWH
-    demand_per_wh = w.demand / wh_per_kw
-    unit = 1.0 / scale   # currency per Wh per cost unit
-    flows_solved = 0
-
-    def objective(flows: np.ndarray) -> tuple[float, np.ndarray]:
-        x = net.x(flows) / wh_per_kw
-        delivered = net.delivered(flows) / WH_PER_KWH
-        peak = float(net.slot_energy(flows).max(initial=0)) / wh_per_kw
-        energy = float((slot_cost[a.slot] * WH_PER_KWH * a.dt * x).sum())
-        return energy + float(w.shortfall @ np.maximum(a.need - delivered, 0.0)) + w.demand * peak, x
-
-    def point(q_cap: int | None) -> tuple[_Point, np.ndarray, np.ndarray] | None:
-        nonlocal flows_solved, graph
-        solved = net.solve(q_cap)
-        flows_solved += 1
-        if solved is None:
-            return None
-        flows, caps = solved
-        phi, x = objective(flows)
-        if w.demand <= 0:
-            return _Point(0, phi, 0.0, 0.0), x, flows
-        energy = net.slot_energy(flows)
-        q = int(energy.max(initial=0))
-        graph = net.price_graph(flows)
-        prices = net.slot_prices(graph, energy >= np.minimum(caps, q))  # still optimal under the cap q
-        if prices is None:
-            return None
-        least, greatest = prices
-        at_cap = energy >= q
-        left = demand_per_wh - float(greatest[at_cap & (net.limcap >= q)].sum()) * unit
-        raisable = at_cap & (net.limcap > q)
-        right = demand_per_wh - float(least[raisable].sum()) * unit if (net.limcap > q).any() else np.inf
-        return _Point(q, phi, left, right), x, flows
-
-    graph = np.zeros((0, 0))
-    first = point(None)
+    probe = _Probe(a, w, net, slot_cost)
+    first = probe(None)
     if first is None:
         return None
     hi, best_x, flows = first
-    best = hi
     if w.demand <= 0 or hi.left <= 0:
-        return FlowSolution(best_x, "optimal", flows_solved)
+        return FlowSolution(best_x, "optimal", probe.flows_solved)
     if not peak_search:
         return None
-    # Q = 0: nothing delivered; each slot's first Wh goes to the vehicle that values it most.
-    window = np.zeros((a.n_vehicles, nk), dtype=bool)
+    lo = _nothing_delivered(probe, shortfall_wh)
+    return _search_peak(probe, lo, hi, best_x, flows, deadline)
+
+
+def _nothing_delivered(probe: _Probe, shortfall_wh: np.ndarray) -> _Point:
+    """The point Q = 0: nothing delivered; each slot's first Wh goes to the vehicle that values it most."""
+    a, net = probe.a, probe.net
+    window = np.zeros((a.n_vehicles, a.n_slots), dtype=bool)
     window[a.veh, a.slot] = True
     window &= (net.need > 0)[:, None]
-    gain = np.where(window, shortfall_wh[:, None] - slot_cost[None, :], 0.0).max(axis=0)
-    lo = _Point(0, float(w.shortfall @ a.need), 0.0, demand_per_wh - float(gain[net.limcap > 0].sum()))
+    gain = np.where(window, shortfall_wh[:, None] - probe.slot_cost[None, :], 0.0).max(axis=0)
+    return _Point(0, float(probe.w.shortfall @ a.need), 0.0, probe.demand_per_wh - float(gain[net.limcap > 0].sum()))
+
+
+def _search_peak(probe: _Probe, lo: _Point, hi: _Point, best_x: np.ndarray, flows: np.ndarray,
+                 deadline: float) -> FlowSolution | None:
+    """Kelley's cutting planes on the cap, between ``lo`` (Q = 0) and ``hi`` (the uncapped flow's peak,
+    whose kW are ``best_x`` and flows ``flows``), until within ``PEAK_GAP``, ``MAX_PEAK_FLOWS`` or ``deadline``."""
+    a, net = probe.a, probe.net
+    best = hi
     # Probes below the least peak that delivers all the energy fall where the slope is steep (the
     # shortfall weight) and teach little: start from the densest interval of windows (a bound on
     # that peak), raised with max flows (no costs, much cheaper) until it delivers everything; after
@@ -258,7 +280,7 @@ def solve_flow(a: _Arrays, w: _Weights, deadline: float, *, peak_search: bool = 
     full_q = net.least_full_peak(int(delivered), int(_densest_interval(a, net.delivered(flows))))
     floor = full_q * (1.0 + _ABOVE_FULL)
     status = "feasible"
-    while flows_solved < MAX_PEAK_FLOWS and time.perf_counter() < deadline:
+    while probe.flows_solved < MAX_PEAK_FLOWS and time.perf_counter() < deadline:
         span = hi.q - lo.q
         if span <= 1:
             status = "optimal"
@@ -268,7 +290,7 @@ def solve_flow(a: _Arrays, w: _Weights, deadline: float, *, peak_search: bool = 
             status = "optimal"
             break
         q = max(q, floor)
-        found = point(int(min(max(round(q), lo.q + 1), hi.q - 1)))
+        found = probe(int(min(max(round(q), lo.q + 1), hi.q - 1)))
         if found is None:
             return None
         p, x, flows = found
@@ -288,8 +310,7 @@ def solve_flow(a: _Arrays, w: _Weights, deadline: float, *, peak_search: bool = 
         else:
             # the optimum lies below: the floor was only a guess; try the least full peak itself once
             hi, floor = p, (full_q if floor > full_q else 0.0)
-    return FlowSolution(best_x, status, flows_solved)
-
+    return FlowSolution(best_x, status, probe.flows_solved)
 
 
 def _densest_interval(a: _Arrays, energy: np.ndarray) -> float:

@@ -61,6 +61,25 @@ def _solve_highs(a: _Arrays, w: _Weights, time_limit_s: float, *, integer: bool 
     n, nv, nk = len(a.veh), a.n_vehicles, a.n_slots
     if n == 0:  # nobody can charge in any slot: nothing to solve
         return _Solution(np.zeros((nv, nk)), "optimal", time.perf_counter() - t0)
+    model, scale = _highs_model(a, w, integer=integer)
+    solver = mbh.ModelSolverHelper("highs" if integer else "highs_lp")
+    solver.set_solver_specific_parameters("output_flag=false,presolve=off")
+    solver.set_time_limit_in_seconds(max(time_limit_s - (time.perf_counter() - t1), 0.01))
+    solver.solve(model)
+    names = {mbh.SolveStatus.OPTIMAL: "optimal", mbh.SolveStatus.FEASIBLE: "feasible"}
+    status = names.get(solver.status(), "none")
+    if status == "none" or not solver.has_solution():
+        return _Solution(np.zeros((nv, nk)), "none", time.perf_counter() - t0)
+    x = np.asarray(solver.variable_values())[:n] * scale
+    power = np.zeros((nv, nk))
+    power[a.veh, a.slot] = np.clip(x, 0.0, a.hi[a.veh])
+    return _Solution(power, status, time.perf_counter() - t0)
+
+
+def _highs_model(a: _Arrays, w: _Weights, *, integer: bool) -> tuple[mbh.ModelBuilderHelper, np.ndarray]:
+    """The LP (or MIP) as a HiGHS model, and the units of its power columns (kW per unit: whole amps for
+    stepped vehicles in the MIP, else 1)."""
+    n, nv, nk = len(a.veh), a.n_vehicles, a.n_slots
     has_peak = a.demand > 0
     stepped = a.step[a.veh] > 0
     # Columns: x (power, or amps for stepped vehicles in the MIP), s (shortfall), peak, y (on/off).
@@ -105,19 +124,7 @@ def _solve_highs(a: _Arrays, w: _Weights, time_limit_s: float, *, integer: bool 
     if integer:
         for j in np.concatenate([np.flatnonzero(stepped), c_y + np.arange(ny)]).tolist():
             model.set_var_integrality(j, True)
-    solver = mbh.ModelSolverHelper("highs" if integer else "highs_lp")
-    solver.set_solver_specific_parameters("output_flag=false,presolve=off")
-    solver.set_time_limit_in_seconds(max(time_limit_s - (time.perf_counter() - t1), 0.01))
-    solver.solve(model)
-    names = {mbh.SolveStatus.OPTIMAL: "optimal", mbh.SolveStatus.FEASIBLE: "feasible"}
-    status = names.get(solver.status(), "none")
-    if status == "none" or not solver.has_solution():
-        return _Solution(np.zeros((nv, nk)), "none", time.perf_counter() - t0)
-    x = np.asarray(solver.variable_values())[:n] * scale
-    power = np.zeros((nv, nk))
-    power[a.veh, a.slot] = np.clip(x, 0.0, a.hi[a.veh])
-    return _Solution(power, status, time.perf_counter() - t0)
-
+    return model, scale
 
 
 def _objective(a: _Arrays, w: _Weights, power: np.ndarray) -> float:

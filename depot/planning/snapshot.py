@@ -118,7 +118,21 @@ def build_problem(snap: DepotSnapshot, *, now: datetime, slots: int = SLOTS, slo
     needs: list[VehicleNeed] = []
     planned: list[PlannedVehicle] = []
     here: set[str] = set()
+    _plan_plugged_in(snap, by_vehicle, now, start, horizon_end, needs, planned, here)
+    _plan_expected(snap, by_vehicle, now, start, horizon_end, needs, planned, here)
+    limit = site_limits(snap.site, snap.building_kw, slots)
+    prices = snap.prices if snap.prices is not None and len(snap.prices) == slots else default_prices(
+        start, slots, slot_minutes)
+    problem = PlanningProblem(start=start, vehicles=tuple(needs), site_limit_kw=limit, price_per_kwh=prices,
+                              slot_minutes=slot_minutes, slots=slots, demand_charge_per_kw=demand_charge_per_kw)
+    return problem, planned
 
+
+def _plan_plugged_in(snap: DepotSnapshot, by_vehicle: Mapping[str, Departure], now: datetime, start: datetime,
+                     horizon_end: datetime, needs: list[VehicleNeed], planned: list[PlannedVehicle],
+                     here: set[str]) -> None:
+    """Every vehicle plugged in now, into ``needs`` and ``planned``; the known ones (even if they leave before
+    ``start``) into ``here``."""
     for s in snap.sessions:
         if not s.online or s.status not in WORKING:
             continue
@@ -133,16 +147,7 @@ def build_problem(snap: DepotSnapshot, *, now: datetime, slots: int = SLOTS, slo
         if vehicle is not None:
             here.add(vehicle.id)
             key = vehicle.id
-            if dep is not None and dep.energy_kwh is not None:
-                need = max(0.0, dep.energy_kwh - s.session_kwh)
-            else:
-                target = dep.target_soc if dep is not None and dep.target_soc is not None else DEFAULT_TARGET_SOC
-                soc = s.soc if s.soc is not None else (
-                    dep.arrival_soc if dep is not None and dep.arrival_soc is not None else DEFAULT_ARRIVAL_SOC)
-                if s.soc is None:
-                    notes.append(f"SoC not reported: assumed {soc:g} % on arrival")
-                    soc += s.session_kwh / vehicle.battery_kwh * 100.0
-                need = max(0.0, (target - soc) / 100.0 * vehicle.battery_kwh)
+            need = _session_need(s, vehicle, dep, notes)
             vmax = vehicle.max_dc_kw if ch.current_type == CurrentType.DC else vehicle.max_ac_kw
         else:
             key = f"{ch.id}/{tx.connector_id}"
@@ -157,6 +162,26 @@ def build_problem(snap: DepotSnapshot, *, now: datetime, slots: int = SLOTS, slo
         planned.append(PlannedVehicle(key, vehicle.id if vehicle else None, ch.id, True,
                                       vehicle.battery_kwh if vehicle else None, s.soc, departure, need, tuple(notes)))
 
+
+def _session_need(s: LiveSession, vehicle: Vehicle, dep: Departure | None, notes: list[str]) -> float:
+    """kWh a plugged-in vehicle still needs: the energy entered less what the session delivered, or up to the
+    target SoC (entered, else the default) from the SoC reported (else assumed, noted in ``notes``)."""
+    if dep is not None and dep.energy_kwh is not None:
+        return max(0.0, dep.energy_kwh - s.session_kwh)
+    target = dep.target_soc if dep is not None and dep.target_soc is not None else DEFAULT_TARGET_SOC
+    soc = s.soc if s.soc is not None else (
+        dep.arrival_soc if dep is not None and dep.arrival_soc is not None else DEFAULT_ARRIVAL_SOC)
+    if s.soc is None:
+        notes.append(f"SoC not reported: assumed {soc:g} % on arrival")
+        soc += s.session_kwh / vehicle.battery_kwh * 100.0
+    return max(0.0, (target - soc) / 100.0 * vehicle.battery_kwh)
+
+
+def _plan_expected(snap: DepotSnapshot, by_vehicle: Mapping[str, Departure], now: datetime, start: datetime,
+                   horizon_end: datetime, needs: list[VehicleNeed], planned: list[PlannedVehicle],
+                   here: set[str]) -> None:
+    """Every vehicle expected to arrive within the horizon and not ``here`` yet, into ``needs`` and ``planned``,
+    on the depot's typical charger."""
     for vehicle_id, dep in by_vehicle.items():
         vehicle = snap.vehicles.get(vehicle_id)
         if vehicle is None or vehicle_id in here or dep.departure <= start:
@@ -176,13 +201,6 @@ def build_problem(snap: DepotSnapshot, *, now: datetime, slots: int = SLOTS, slo
         planned.append(PlannedVehicle(vehicle_id, vehicle_id, None, False, vehicle.battery_kwh,
                                       dep.arrival_soc if dep.arrival_soc is not None else None, departure, need,
                                       (f"expected at {arrival:%H:%M} UTC on a {ch.current_type} charger",)))
-
-    limit = site_limits(snap.site, snap.building_kw, slots)
-    prices = snap.prices if snap.prices is not None and len(snap.prices) == slots else default_prices(
-        start, slots, slot_minutes)
-    problem = PlanningProblem(start=start, vehicles=tuple(needs), site_limit_kw=limit, price_per_kwh=prices,
-                              slot_minutes=slot_minutes, slots=slots, demand_charge_per_kw=demand_charge_per_kw)
-    return problem, planned
 
 
 def site_limits(site: Site, building_kw: Sequence[float] | None, slots: int) -> tuple[float, ...]:
