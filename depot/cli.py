@@ -7,7 +7,7 @@
     depot tags add TAG [--vehicle ID] | list | block TAG [--unblock]
     depot vehicles add ID --battery-kwh KWH [--name NAME] [--tag TAG] | list
     depot site set --grid-kw KW [--margin-kw KW] [--name NAME] | show
-    depot plan PROBLEM.json [-o PLAN.json]       the planner on a problem file (shared/planning-format.md)
+    depot plan PROBLEM.json [-o PLAN.json]       the planner on a problem file (docs/planning-format.md)
     depot simulate --url ws://HOST:PORT --chargers N [--speed X]
     depot db upgrade                             create or migrate the database schema
     depot users add NAME --role ROLE [--password-file F] | list | set-role NAME ROLE | disable NAME
@@ -111,7 +111,7 @@ def _add_vehicles_commands(sub: argparse._SubParsersAction) -> None:
 
 
 def _add_plan_command(sub: argparse._SubParsersAction) -> None:
-    plan = sub.add_parser("plan", help="plan a problem file (see shared/planning-format.md)")
+    plan = sub.add_parser("plan", help="plan a problem file (see docs/planning-format.md)")
     plan.add_argument("problem")
     plan.add_argument("-o", "--output", help="write the plan here instead of stdout")
 

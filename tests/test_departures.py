@@ -82,6 +82,13 @@ def test_roster_errors():
     assert {(1, "weekday"), (1, "arrival"), (2, "energy_kwh")} <= fields
 
 
+def test_roster_weekday_as_a_number_from_0_monday_to_6_sunday():
+    rows = [{"vehicle": "BUS-1", "weekday": day, "arrival": "17:00", "departure": "05:00", "energy_kwh": "90"}
+            for day in (0, 6)]
+    assert [e.weekday for e in validate_roster(rows, VEHICLES)] == [0, 6]  # a grid sends integers: 0 is Monday
+    assert validate_roster([{**rows[0], "weekday": "0"}], VEHICLES)[0].weekday == 0
+
+
 def test_csv_round_trip_and_template_is_valid():
     deps = validate_departures(read_csv(template_csv(list(VEHICLES.values()), now=NOW)), VEHICLES, now=NOW,
                                first_line=2)

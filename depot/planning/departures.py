@@ -133,7 +133,7 @@ def _time_of_day(value: object, field: str) -> time:
 
 
 def _weekday(value: object) -> int:
-    text = str(value or "").strip()
+    text = "" if value is None else str(value).strip()  # 0 is Monday, not empty
     for i, name in enumerate(WEEKDAYS):
         if text.lower().startswith(name.lower()):
             return i

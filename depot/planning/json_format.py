@@ -1,4 +1,4 @@
-"""The `depot plan` files (shared/planning-format.md): parse problems, write plans, run the command.
+"""The `depot plan` files (docs/planning-format.md): parse problems, write plans, run the command.
 
 ``parse_problem`` and the ``*_to_json`` functions are pure; ``run_plan_cli`` is the thin shell that
 reads the problem file, calls the planner and writes the plan (the only I/O in this module).

@@ -251,7 +251,7 @@ class PlanSeries:
 
 
 def plan_series(record: PlanRecord | None) -> PlanSeries | None:
-    """The stored plan (shared/planning-format.md) summed over vehicles; None without a plan."""
+    """The stored plan (docs/planning-format.md) summed over vehicles; None without a plan."""
     if record is None:
         return None
     problem, plan = record.problem, record.plan
