@@ -167,3 +167,15 @@ def test_the_same_inputs_give_the_same_plan():
     first, second = plan(p), plan(p)
     assert np.array_equal(first.power_matrix(), second.power_matrix())
     assert first.status == second.status and first.method == second.method
+
+
+def test_the_planner_benchmark_compares_readiness_with_energy_first(capsys):
+    from depot.bench import planner as bench
+
+    code = bench.main(["--sizes", "40", "--repeats", "1", "--big", "0", "--fractions", "0.3", "--scarce", "0.3"])
+    out = capsys.readouterr().out
+    assert "site limit 30% of total demand (scarce)" in out and "site limit 30% of chargers" in out
+    rows = {line.split()[0]: line.split() for line in out.splitlines() if line.startswith(("planner ", "energy-first"))}
+    assert set(rows) == {"planner", "energy-first"}
+    assert "PASS  vehicles ready >= energy-first" in out and "FAIL" not in out, out
+    assert code == 0

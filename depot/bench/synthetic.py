@@ -55,9 +55,13 @@ def synthetic_depot(
     slot_minutes: float = 15.0,
     priority_share: float = 0.15,
     demand_charge_per_kw: float | None = 0.2,
+    site_basis: str = "chargers",
 ) -> PlanningProblem:
     """A reproducible depot of ``n_vehicles`` with the site limit at ``site_fraction`` of the
-    chargers' total power. ``start`` defaults to noon UTC; the horizon is ``slots`` × ``slot_minutes``."""
+    chargers' total power (``site_basis="chargers"``: a congested evening, yet the night is long enough
+    for everyone) or of the total demand (``"demand"``: the constant power that would give every vehicle
+    its need over the average stay; below 1 the site cannot make everyone ready). ``start`` defaults
+    to noon UTC; the horizon is ``slots`` × ``slot_minutes``."""
     rng = np.random.default_rng(seed)
     shares = np.array([c[0] for c in CHARGER_MIX])
     kinds = rng.choice(len(CHARGER_MIX), size=n_vehicles, p=shares / shares.sum())
@@ -83,11 +87,17 @@ def synthetic_depot(
             priority=int(priority[i]),
             phases=phases,
         ))
-    total_kw = sum(v.max_kw for v in vehicles)
+    if site_basis == "demand":
+        stays = [(v.departure - (v.arrival or start)).total_seconds() / 3600.0 for v in vehicles]
+        basis_kw = sum(v.energy_kwh for v in vehicles) / max(sum(stays) / max(len(stays), 1), 1e-9)
+    elif site_basis == "chargers":
+        basis_kw = sum(v.max_kw for v in vehicles)
+    else:
+        raise ValueError(f"site_basis must be 'chargers' or 'demand', got {site_basis!r}")
     return PlanningProblem(
         start=start,
         vehicles=tuple(vehicles),
-        site_limit_kw=round(site_fraction * total_kw, 1),
+        site_limit_kw=round(site_fraction * basis_kw, 1),
         price_per_kwh=tou_prices(start, slots, slot_minutes),
         slot_minutes=slot_minutes,
         slots=slots,

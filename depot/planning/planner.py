@@ -6,12 +6,15 @@ in OR-Tools' min-cost-flow and HiGHS solvers, always bounded by ``time_limit_s``
 
 The model is a linear programme over the power of each vehicle in each slot of its window (only
 slots lying wholly inside ``[arrival, departure)`` get a variable), built from numpy arrays
-(``depot.planning.arrays``). Objective, weighted so the order holds (see ``_weights``):
+(``depot.planning.arrays``). Objective, in this order:
 
-1. shortfall of higher-priority vehicles, then
-2. total shortfall (vehicles ready), then
-3. energy cost plus demand charge on the peak, then
-4. smooth schedules: a tie-break towards earlier slots, which makes each vehicle's schedule one
+1. every priority vehicle that can be made ready is ready, the highest level first (a level is never
+   sacrificed for a lower one), then
+2. as many vehicles fully ready as possible: ``depot.planning.readiness`` chooses that set first, and
+   the LP weighs its shortfall above everything else (``ready_first``), then
+3. the least energy short for the rest, weighted by priority, then
+4. energy cost plus demand charge on the peak, then
+5. smooth schedules: a tie-break towards earlier slots, which makes each vehicle's schedule one
    or a few contiguous blocks at full power (few charging-profile periods).
 
 The LP is a transportation problem plus one coupling peak, so it is solved as a min-cost flow
@@ -28,6 +31,8 @@ would fix it. The problem and plan types live in ``depot.planning.problem``; all
 from __future__ import annotations
 
 import time
+
+import numpy as np
 
 from depot.planning.arrays import _arrays, _weights
 from depot.planning.baselines import earliest_deadline_first
@@ -66,8 +71,12 @@ __all__ = [
 # --------------------------------------------------------------------------- plan()
 
 
-def plan(problem: PlanningProblem, *, time_limit_s: float = 10.0, exact: bool | None = None) -> Plan:
+def plan(problem: PlanningProblem, *, time_limit_s: float = 10.0, exact: bool | None = None,
+         readiness: bool = True) -> Plan:
     """Plan every vehicle's power per slot. Always returns a Plan (shortfall is reported, not raised).
+
+    ``readiness``: False plans energy first (cost + shortfall weighted by priority, no readiness
+    selection), the objective before readiness came first; benchmarks compare the two.
 
     ``exact``: True forces the MIP (semi-continuous whole-amp powers), False never uses it, None
     uses it when the problem is small. The LP (and MIP) share ``time_limit_s``. If the solver finds
@@ -76,14 +85,17 @@ def plan(problem: PlanningProblem, *, time_limit_s: float = 10.0, exact: bool | 
     """
     t0 = time.perf_counter()
     a = _arrays(problem)
-    selection = select_ready(a, t0 + time_limit_s * READINESS_SHARE)
-    w = ready_first(_weights(a), a, selection.ready)
+    if readiness:
+        ready = select_ready(a, t0 + time_limit_s * READINESS_SHARE).ready
+    else:  # energy first, as before readiness: cost + shortfall weighted by priority (benchmarks compare)
+        ready = np.ones(a.n_vehicles, bool)
+    w = ready_first(_weights(a), a, ready)
     lp = _solve(a, w, time_limit_s - (time.perf_counter() - t0))
     if lp.status == "none":
         fallback = earliest_deadline_first(problem)
         return plan_from_power(problem, fallback.power_matrix(), solve_seconds=time.perf_counter() - t0,
                                method="edf-fallback", solver_status="fallback")
-    power = _smooth(a, _round_and_repair(a, lp.power, w, selection.ready))
+    power = _smooth(a, _round_and_repair(a, lp.power, w, ready))
     method, status = "lp+round", lp.status
     use_mip = exact if exact is not None else len(a.veh) <= MIP_MAX_VARIABLES
     remaining = time_limit_s - (time.perf_counter() - t0)

@@ -133,28 +133,33 @@ def _reshape(a: _Arrays, p: np.ndarray, cap: np.ndarray, w: _Weights, only: np.n
 
 
 def _protect(a: _Arrays, p: np.ndarray, cap: np.ndarray, w: _Weights, ready: np.ndarray) -> np.ndarray:
-    """Refill the vehicles chosen to be ready first, as if the others were not there, then make room:
-    in each slot over ``cap``, vehicles outside the ready set step down (lowest weight, then most power
-    first) until the slot fits. Rounding down must not cost a vehicle its readiness while a vehicle that
-    will be short anyway holds the power."""
-    others = ~ready
-    short = ready & ((a.need - p.sum(axis=1) * a.dt) > 1e-6)
-    if not short.any():
-        return p
-    theirs = p * others[:, None]
-    mine = _repair(a, p * ready[:, None], cap, w, only=ready)  # headroom counts the ready set's power only
-    mine = _reshape(a, mine, cap, w, only=ready)
-    out = mine + theirs
-    over = out.sum(axis=0) - cap
+    """Refill the vehicles chosen to be ready first, tier by tier (their shortfall weights, highest first:
+    priority order), each tier as if every lighter vehicle were not there; then make room: in each slot
+    over ``cap``, lighter vehicles step down (lightest, then most power first) until the slot fits.
+    Rounding down must not cost a vehicle its readiness while a lighter one holds the power."""
+    for tier in np.unique(w.shortfall[ready])[::-1].tolist():
+        mine = w.shortfall >= tier
+        if not (mine & ((a.need - p.sum(axis=1) * a.dt) > 1e-6)).any():
+            continue
+        theirs = p * ~mine[:, None]
+        out = _repair(a, p * mine[:, None], cap, w, only=mine)  # headroom counts this tier and heavier only
+        out = _reshape(a, out, cap, w, only=mine)
+        p = _make_room(a, out + theirs, cap, w, ~mine)
+    return p
+
+
+def _make_room(a: _Arrays, p: np.ndarray, cap: np.ndarray, w: _Weights, movable: np.ndarray) -> np.ndarray:
+    """In every slot over ``cap``, ``movable`` vehicles step down (lightest weight, then most power first)."""
+    over = p.sum(axis=0) - cap
     for k in np.flatnonzero(over > 1e-9):
-        rows = np.flatnonzero(others & (out[:, k] > 0))
-        for v in rows[np.lexsort((-out[rows, k], w.shortfall[rows]))]:
+        rows = np.flatnonzero(movable & (p[:, k] > 0))
+        for v in rows[np.lexsort((-p[rows, k], w.shortfall[rows]))]:
             if over[k] <= 1e-9:
                 break
-            new = _level_at_most(a, v, out[v, k] - over[k] - 1e-9)
-            over[k] -= out[v, k] - new
-            out[v, k] = new
-    return out
+            new = _level_at_most(a, v, p[v, k] - over[k] - 1e-9)
+            over[k] -= p[v, k] - new
+            p[v, k] = new
+    return p
 
 
 def _round_and_repair(a: _Arrays, lp_power: np.ndarray, w: _Weights, ready: np.ndarray | None = None) -> np.ndarray:
