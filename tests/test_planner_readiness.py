@@ -113,7 +113,7 @@ def _ready_set(problem: PlanningProblem, result) -> set[int]:
     return {i for i, v in enumerate(result.vehicles) if v.ready}
 
 
-@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(tiny_depots())
 def test_no_plan_makes_more_vehicles_ready_level_by_level(problem):
     result = plan(problem)
@@ -121,7 +121,7 @@ def test_no_plan_makes_more_vehicles_ready_level_by_level(problem):
     assert _vector(problem, _ready_set(problem, result)) >= best_possible(problem)
 
 
-@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(tiny_depots())
 def test_the_flow_selection_is_feasible_and_within_its_bound(problem):
     a = _arrays(problem)
@@ -134,6 +134,24 @@ def test_the_flow_selection_is_feasible_and_within_its_bound(problem):
     assert exact_vec == best  # the MIP is exact
     top = _levels(problem)[0]
     assert flow.bound[top] >= best[0] - 1e-6  # the LP relaxation bounds the top level from above
+
+
+def test_exact_selection_keeps_the_count_of_a_level_not_its_set():
+    # Either priority-2 vehicle can be the one ready (one fits); only the long-window one leaves room for
+    # the three small priority-1 vehicles before 19:00. Fixing the first-found set gave 1 + 2, not 1 + 3.
+    h = lambda x: START + timedelta(hours=x)  # noqa: E731
+    vs = (VehicleNeed("V0", departure=h(7), energy_kwh=31.0, max_kw=11.0, priority=2),
+          VehicleNeed("V1", departure=h(1), energy_kwh=2.0, max_kw=11.0),
+          VehicleNeed("V2", departure=h(7), energy_kwh=35.0, max_kw=22.0, priority=2, arrival=h(5)),
+          VehicleNeed("V3", departure=h(1), energy_kwh=2.0, max_kw=11.0),
+          VehicleNeed("V4", departure=h(6), energy_kwh=2.0, max_kw=11.0, arrival=h(5)),
+          VehicleNeed("V5", departure=h(1), energy_kwh=2.0, max_kw=11.0))
+    p = PlanningProblem(start=START, vehicles=vs, site_limit_kw=(5.0, 5.0, 5.0, 5.0, 5.0, 14.0, 22.0, 5.0),
+                        price_per_kwh=0.1, slot_minutes=SLOT_MINUTES, slots=SLOTS)
+    assert best_possible(p) == (1, 3)
+    exact = select_ready(_arrays(p), time.perf_counter() + 5, exact=True)
+    assert _vector(p, set(np.flatnonzero(exact.ready).tolist())) == (1, 3)
+    assert _vector(p, _ready_set(p, plan(p))) >= (1, 3)
 
 
 def test_priority_before_count():

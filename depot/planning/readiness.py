@@ -12,7 +12,8 @@ as close as they can (``depot.planning.planner``).
 Choosing R is a maximum-coverage problem (NP-hard in general). Two methods:
 
 - **exact** (small problems): a MIP on HiGHS per level, ``max Σ y_v`` with ``energy_v ≥ need_v · y_v``,
-  the levels above fixed, under the site limit and each vehicle's window and power.
+  under the site limit and each vehicle's window and power, keeping the *counts* of the levels above (not
+  their sets: which of two equal higher-level vehicles is ready can decide how many lower ones fit).
 - **flow** (any size): the LP relaxation of that MIP is ``max Σ energy_v / need_v``, a min-cost flow with a
   gain of ``1 / need_v`` per kWh of vehicle v (the levels above carry a gain larger than any other, so they
   stay full). Its optimum is a vertex: nearly every vehicle gets all or nothing. The full ones join R;
@@ -117,23 +118,36 @@ def select_ready(a: _Arrays, deadline: float, *, exact: bool | None = None) -> S
         levels = {int(p): float((a.priority == p).sum()) for p in np.unique(a.priority)}
         return Selection(np.ones(a.n_vehicles, bool), levels, "all", time.perf_counter() - t0)
     small = a.n_vehicles <= EXACT_MAX_VEHICLES and len(a.veh) <= EXACT_MAX_VARIABLES
-    use_exact = exact if exact is not None else small
-    ready, bound, methods = trivial.copy(), {}, set()
-    for level in sorted(np.unique(a.priority).tolist(), reverse=True):
+    levels = sorted(np.unique(a.priority).tolist(), reverse=True)
+    if exact if exact is not None else small:
+        found = _exact_select(a, g.reachable & ~trivial, levels, deadline)
+        if found is not None:
+            ready, counts = found
+            bound = {lv: counts[lv] + float(((a.priority == lv) & trivial).sum()) for lv in levels}
+            return Selection(ready | trivial, bound, "exact", time.perf_counter() - t0)
+    ready, bound = trivial.copy(), {}
+    for level in levels:
         candidates = (a.priority == level) & ~ready & g.reachable
-        chosen, level_bound = None, None
-        if use_exact and time.perf_counter() < deadline:
-            chosen = _exact_level(a, ready, candidates, deadline)
-            if chosen is not None:
-                level_bound, used = float(chosen.sum()), "exact"
-        if chosen is None:
-            chosen, level_bound = _flow_level(g, ready, candidates, deadline)
-            used = "flow"
-        methods.add(used)
+        chosen, level_bound = _flow_level(g, ready, candidates, deadline)
         ready |= chosen
         bound[int(level)] = level_bound + float(((a.priority == level) & trivial).sum())
-    method = "exact" if methods == {"exact"} else "flow" if methods <= {"flow"} else "exact+flow"
-    return Selection(ready, bound, method, time.perf_counter() - t0)
+    return Selection(ready, bound, "flow", time.perf_counter() - t0)
+
+
+def _exact_select(a: _Arrays, eligible: np.ndarray, levels: list[int],
+                  deadline: float) -> tuple[np.ndarray, dict[int, float]] | None:
+    """Lexicographically most vehicles ready, level by level: each level's MIP decides over every vehicle of
+    that level and above, keeping the counts (not the sets) of the levels above, so the choice among equal
+    higher-level sets is left free for the levels below. None when a solve hits the deadline."""
+    counts: dict[int, float] = {}
+    chosen = np.zeros(a.n_vehicles, bool)
+    for level in levels:
+        found = _exact_level(a, eligible & (a.priority >= level), counts, level, deadline)
+        if found is None:
+            return None
+        chosen = found
+        counts[level] = float((found & (a.priority == level)).sum())
+    return chosen, counts
 
 
 def ready_first(w: _Weights, a: _Arrays, ready: np.ndarray) -> _Weights:
@@ -180,30 +194,38 @@ def _flow_level(g: _Graph, must: np.ndarray, candidates: np.ndarray,
 
 
 # long: one sparse MIP built from arrays (columns, rows, bounds) reads best as one block
-def _exact_level(a: _Arrays, must: np.ndarray, candidates: np.ndarray, deadline: float) -> np.ndarray | None:
-    """One level exactly: the most candidates that can be ready together with ``must`` (continuous power,
-    the readiness selection ignores the 0-or-[min, max] rule, which the plan's rounding then respects)."""
+def _exact_level(a: _Arrays, candidates: np.ndarray, counts: dict[int, float], level: int,
+                 deadline: float) -> np.ndarray | None:
+    """The most ``level`` vehicles ready while each level above keeps ``counts[level]`` ready (any of its
+    vehicles), over ``candidates`` (continuous power: the selection ignores the 0-or-[min, max] rule, which
+    the plan's rounding then respects). The chosen vehicles of every level >= ``level``; None on a limit."""
     n, nv, nk = len(a.veh), a.n_vehicles, a.n_slots
     cand = np.flatnonzero(candidates)
     if cand.size == 0:
         return np.zeros(nv, bool)
-    ny = cand.size
-    # columns: x (n, kW), y (ny, binary); rows: energy upper (nv), ready (ny), must full (nv), site (nk)
+    ny, above = cand.size, sorted(counts)
+    # columns: x (n, kW), y (ny, binary); rows: energy upper (nv), ready (ny), counts (per level above), site
     lb = np.zeros(n + ny)
     ub = np.concatenate([a.hi[a.veh], np.ones(ny)])
-    obj = np.concatenate([np.zeros(n), -np.ones(ny)])  # the solver minimises
-    r_ready, r_must, r_site = nv, nv + ny, 2 * nv + ny
+    obj = np.concatenate([np.zeros(n), -(a.priority[cand] == level).astype(float)])  # the solver minimises
+    r_ready, r_count = nv, nv + ny
+    r_site = r_count + len(above)
     ymap = np.full(nv, -1)
     ymap[cand] = np.arange(ny)
     has_y = ymap[a.veh] >= 0
-    rows = [a.veh, r_ready + ymap[a.veh[has_y]], r_ready + np.arange(ny), r_must + a.veh, r_site + a.slot]
-    cols = [np.arange(n), np.flatnonzero(has_y), n + np.arange(ny), np.arange(n), np.arange(n)]
-    vals = [np.full(n, a.dt), np.full(int(has_y.sum()), a.dt), -a.need[cand], np.full(n, a.dt), np.ones(n)]
-    row_lb = np.concatenate([np.full(nv, -np.inf), np.zeros(ny), np.where(must, a.need, -np.inf),
+    rows = [a.veh, r_ready + ymap[a.veh[has_y]], r_ready + np.arange(ny), r_site + a.slot]
+    cols = [np.arange(n), np.flatnonzero(has_y), n + np.arange(ny), np.arange(n)]
+    vals = [np.full(n, a.dt), np.full(int(has_y.sum()), a.dt), -a.need[cand], np.ones(n)]
+    for j, lv in enumerate(above):
+        members = np.flatnonzero(a.priority[cand] == lv)
+        rows.append(np.full(members.size, r_count + j))
+        cols.append(n + members)
+        vals.append(np.ones(members.size))
+    row_lb = np.concatenate([np.full(nv, -np.inf), np.zeros(ny), [counts[lv] - 1e-6 for lv in above],
                              np.full(nk, -np.inf)])
-    row_ub = np.concatenate([a.need, np.full(ny, np.inf), np.full(nv, np.inf), np.maximum(a.limit, 0.0)])
+    row_ub = np.concatenate([a.need, np.full(ny, np.inf), np.full(len(above), np.inf), np.maximum(a.limit, 0.0)])
     matrix = sp.csr_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))),
-                           shape=(2 * nv + ny + nk, n + ny))
+                           shape=(r_site + nk, n + ny))
     model = mbh.ModelBuilderHelper()
     model.fill_model_from_sparse_data(lb, ub, obj, row_lb, row_ub, matrix)
     for j in range(n, n + ny):
@@ -213,7 +235,7 @@ def _exact_level(a: _Arrays, must: np.ndarray, candidates: np.ndarray, deadline:
     solver.set_time_limit_in_seconds(max(deadline - time.perf_counter(), 0.01))
     solver.solve(model)
     if solver.status() != mbh.SolveStatus.OPTIMAL or not solver.has_solution():
-        return None  # a time limit: the flow method decides this level
+        return None  # a time limit: the flow method decides
     y = np.asarray(solver.variable_values())[n:] > 0.5
     chosen = np.zeros(nv, bool)
     chosen[cand[y]] = True
