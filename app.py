@@ -22,14 +22,14 @@ from depot.settings import Settings, add_server_arguments
 from depot.store import Store
 from depot.web import api, auth
 from depot.web.context import EXTENSION, Services
-from layouts import _auth_parts
+from layouts import _auth_parts, _site_parts
 
 HERE = Path(__file__).resolve().parent
 DEMO_HEARTBEAT_REAL_S = 10  # the demo's chargers heartbeat every 10 real seconds, whatever the speed-up
 log = logging.getLogger("depot")
 
-NAV = [("Floor plan", "/"), ("Planner", "/planner"), ("Power", "/power"), ("Reports", "/reports"),
-       ("Tariffs", "/tariffs"), ("Maintenance", "/maintenance")]
+NAV = [("Floor plan", "/"), ("Planner", "/planner"), ("Plan vs actual", "/audit"), ("Power", "/power"),
+       ("Reports", "/reports"), ("Tariffs", "/tariffs"), ("Maintenance", "/maintenance")]
 
 
 def _shell() -> html.Div:
@@ -44,7 +44,9 @@ def _shell() -> html.Div:
         ], fluid=True),
         color="dark", dark=True, className="mb-3", sticky="top",
     )
-    return html.Div([navbar, dbc.Container(dash.page_container, fluid=True), dcc.Location(id="url")],
+    return html.Div([navbar,
+                     _site_parts.banner(),  # while no grid connection limit is set (issue 12 §2)
+                     dbc.Container(dash.page_container, fluid=True), dcc.Location(id="url")],
                     className=f"role-{auth.role() or 'anonymous'}")  # assets/people.css hides what a role may not do
 
 
@@ -96,6 +98,7 @@ def serve(settings: Settings, *, log_level: str = "INFO") -> int:
     """Run the whole product until SIGINT/SIGTERM; everything started here is stopped here."""
     import waitress
 
+    from depot.people import demo_accounts
     from depot.runtime import Runtime
 
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -110,7 +113,13 @@ def serve(settings: Settings, *, log_level: str = "INFO") -> int:
     if settings.simulator:
         clock = DemoClock(demo_clock_start(store.latest_timestamp(), utc_now()), settings.sim_speed)
     runtime = Runtime(settings, store, clock=clock)
-    configure(Services(settings, store, clock, runtime))
+    configure(Services(settings, store, clock, runtime))  # makes the demo's users, or retires them
+    refusal = demo_accounts.published_password_refusal(
+        store, [("web app (--host)", settings.host), ("OCPP server (--ocpp-host)", settings.ocpp_host)])
+    if refusal:  # before anything listens: a published demo password never faces the network (issue 11)
+        log.error(refusal)
+        store.dispose()
+        return 2
 
     try:
         wsgi = waitress.create_server(server, host=settings.host, port=settings.port, threads=8)

@@ -2,16 +2,19 @@
 
     depot serve [flags]                          the whole product (same as `python app.py`)
     depot chargers add ID --max-kw KW [--dc] [--phases 3] [--bay A01] [--connectors 1]
+                       [--security-profile 0|1|2|3] [--password PW]   (profile 1 and a generated password by default)
     depot chargers set ID [--bay A07] [--max-kw KW] [--phases N] [--dc|--ac] [--commissioned] [--site-meter]
+    depot chargers set-password ID [--password PW] | set-profile ID 0|1|2|3
     depot chargers list | remove ID
     depot tags add TAG [--vehicle ID] | list | block TAG [--unblock]
     depot vehicles add ID --battery-kwh KWH [--name NAME] [--tag TAG] | list
-    depot site set --grid-kw KW [--margin-kw KW] [--name NAME] | show
+    depot site set [--grid-kw KW] [--margin-kw KW] [--name NAME] [--default-departure HH:MM|none] | show
     depot plan PROBLEM.json [-o PLAN.json]       the planner on a problem file (docs/planning-format.md)
     depot simulate --url ws://HOST:PORT --chargers N [--speed X]
     depot db upgrade                             create or migrate the database schema
     depot users add NAME --role ROLE [--password-file F] | list | set-role NAME ROLE | disable NAME
     depot report --from DATE --to DATE --by vehicle|charger|cost-centre|day --format csv|xlsx|pdf [-o FILE]
+    depot audit --date YYYY-MM-DD [--csv FILE]   plan versus actual: each departure of a day, why any was missed
 
 Every subcommand takes `--db URL` (or DEPOT_DATABASE_URL); the default is the SQLite file the app uses.
 Exit status: 0 success, 2 invalid input (the message names the field), 1 anything else.
@@ -26,6 +29,7 @@ from typing import TextIO
 
 from depot.errors import DepotError, NotFound, ValidationError
 from depot.model import Charger, CurrentType, Vehicle
+from depot.ocpp import security_cli
 from depot.people import cli as people_cli
 from depot.settings import Settings, add_db_argument, add_server_arguments
 from depot.store import Store
@@ -43,6 +47,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_site_commands(sub)
     people_cli.add_parser(sub)  # depot users …
     _add_report_command(sub)
+    _add_audit_commands(sub)
     _add_db_commands(sub)
     return parser
 
@@ -69,6 +74,7 @@ def _add_chargers_commands(sub: argparse._SubParsersAction) -> None:
     add.add_argument("--bay", help="floor-plan bay: lane letter and number, e.g. A01")
     add.add_argument("--connectors", type=int, default=1)
     add.add_argument("--site-meter", action="store_true", help="this id is the site's building meter")
+    security_cli.add_arguments(add)  # --security-profile, --password
     cset = chargers.add_parser("set", help="change a charger: place it on the floor plan, correct its rating")
     cset.add_argument("id")
     cset.add_argument("--bay", help="floor-plan bay, e.g. A07")
@@ -79,6 +85,7 @@ def _add_chargers_commands(sub: argparse._SubParsersAction) -> None:
     cset.add_argument("--commissioned", action="store_true", help="accept a charger found in commissioning mode")
     cset.add_argument("--site-meter", dest="site_meter", action="store_const", const=True,
                       help="this id is the site's building meter")
+    security_cli.add_parsers(chargers)  # set-password, set-profile
     chargers.add_parser("list", help="list chargers")
     rm = chargers.add_parser("remove", help="forget a charger")
     rm.add_argument("id")
@@ -126,9 +133,11 @@ def _add_site_commands(sub: argparse._SubParsersAction) -> None:
     site = sub.add_parser("site", help="the site: name and grid connection").add_subparsers(dest="action",
                                                                                            required=True)
     site_set = site.add_parser("set", help="set the grid connection the planner keeps under")
-    site_set.add_argument("--grid-kw", type=float, required=True, help="grid connection available for charging")
-    site_set.add_argument("--margin-kw", type=float, default=0.0, help="safety margin kept free (default 0)")
+    site_set.add_argument("--grid-kw", type=float, help="grid connection available for charging")
+    site_set.add_argument("--margin-kw", type=float, help="safety margin kept free (default 0 with --grid-kw)")
     site_set.add_argument("--name", help="site name")
+    site_set.add_argument("--default-departure", metavar="HH:MM", help="UTC time vehicles plugged in without a "
+                          "departure are planned to leave; 'none': they charge now at what the site allows")
     site.add_parser("show", help="show the site settings")
     _with_db(site)
 
@@ -142,6 +151,13 @@ def _add_report_command(sub: argparse._SubParsersAction) -> None:
     report.add_argument("--format", dest="fmt", default="csv", choices=("csv", "xlsx", "pdf"))
     report.add_argument("-o", "--output", metavar="FILE", help="default: CSV to stdout, XLSX/PDF to a file here")
     add_db_argument(report)
+
+
+def _add_audit_commands(sub: argparse._SubParsersAction) -> None:
+    audit = sub.add_parser("audit", help="plan versus actual of a day: each departure, ready or not, and why")
+    audit.add_argument("--date", required=True, metavar="YYYY-MM-DD", help="the day (UTC) whose departures to explain")
+    audit.add_argument("--csv", metavar="FILE", help="also write the CSV here (- for the CSV on stdout)")
+    add_db_argument(audit)
 
 
 def _add_db_commands(sub: argparse._SubParsersAction) -> None:
@@ -210,28 +226,47 @@ def _report(args: argparse.Namespace, store: Store, out: TextIO) -> int:
     return run_cli(args, store, out)
 
 
+def _audit(args: argparse.Namespace, store: Store, out: TextIO) -> int:
+    from depot.control.audit_cli import run_cli
+
+    return run_cli(args, store, out)
+
+
 def _site_set(args: argparse.Namespace, store: Store, out: TextIO) -> int:
+    from depot.control.sitelimit import check_site, describe_site, parse_default_departure
+
     current = store.get_site()
-    if args.margin_kw < 0 or args.margin_kw >= args.grid_kw:
-        raise ValidationError("--margin-kw", "must be ≥ 0 and below the grid connection")
-    site = store.set_site(args.name or current.name, args.grid_kw, args.margin_kw)
-    print(f"site {site.name}: grid {site.grid_kw:g} kW, margin {site.safety_margin_kw:g} kW", file=out)
+    if args.grid_kw is None and args.margin_kw is None and args.name is None and args.default_departure is None:
+        raise ValidationError("--grid-kw", "give --grid-kw KW (or --margin-kw, --name, --default-departure)")
+    departure = (parse_default_departure(args.default_departure, "--default-departure")
+                 if args.default_departure is not None else current.default_departure)
+    grid = current.grid_kw if args.grid_kw is None else args.grid_kw
+    margin = args.margin_kw if args.margin_kw is not None else (0.0 if args.grid_kw is not None
+                                                                 else current.safety_margin_kw)
+    if args.grid_kw is not None or args.margin_kw is not None:
+        check_site(grid, margin, grid_field="--grid-kw", margin_field="--margin-kw")
+    site = store.set_site(args.name or current.name, grid, margin)
+    if departure != current.default_departure:
+        site = store.set_default_departure(departure)
+    print("\n".join(describe_site(site)), file=out)
     return 0
 
 
 def _site_show(args: argparse.Namespace, store: Store, out: TextIO) -> int:
-    site = store.get_site()
-    print(f"site {site.name}: grid {site.grid_kw:g} kW, margin {site.safety_margin_kw:g} kW"
-          + ("  (not set: run depot site set --grid-kw KW)" if site.grid_kw <= 0 else ""), file=out)
+    from depot.control.sitelimit import describe_site
+
+    print("\n".join(describe_site(store.get_site())), file=out)
     return 0
 
 
 def _chargers_add(args: argparse.Namespace, store: Store, out: TextIO) -> int:
+    password = security_cli.new_password(args)  # checked before anything is written
     ch = store.add_charger(Charger(id=args.id, max_kw=args.max_kw,
                                    current_type=CurrentType.DC if args.dc else CurrentType.AC,
                                    phases=args.phases, bay=args.bay, site_meter=args.site_meter),
                            connectors=args.connectors)
     print(f"added charger {ch.id} ({ch.current_type}, {ch.max_kw:g} kW, bay {ch.bay or '-'})", file=out)
+    security_cli.give_credentials(store, ch.id, args, password, out)  # a generated password is printed once
     return 0
 
 
@@ -254,12 +289,13 @@ def _chargers_set(args: argparse.Namespace, store: Store, out: TextIO) -> int:
 
 
 def _chargers_list(args: argparse.Namespace, store: Store, out: TextIO) -> int:
+    security, columns = security_cli.list_columns(store)
     rows = [(c.id, c.current_type.value, f"{c.max_kw:g}", str(c.phases), c.bay or "-",
              c.protocol.value if c.protocol else "-", c.vendor or "-", c.firmware or "-",
              c.last_seen.isoformat(timespec="seconds") if c.last_seen else "never",
-             "yes" if c.commissioned else "NEW") for c in store.list_chargers()]
+             "yes" if c.commissioned else "NEW", *columns(c.id)) for c in store.list_chargers()]
     _table(out, ["id", "type", "max kW", "phases", "bay", "protocol", "vendor", "firmware", "last seen",
-                 "commissioned"], rows)
+                 "commissioned", *security], rows)
     return 0
 
 
@@ -306,10 +342,13 @@ _HANDLERS: dict[tuple[str, str | None], _Handler] = {
     ("db", None): _db_upgrade,  # (command, None): every action of the command
     ("users", None): _users,
     ("report", None): _report,
+    ("audit", None): _audit,
     ("site", "set"): _site_set,
     ("site", "show"): _site_show,
     ("chargers", "add"): _chargers_add,
     ("chargers", "set"): _chargers_set,
+    ("chargers", "set-password"): security_cli.run,
+    ("chargers", "set-profile"): security_cli.run,
     ("chargers", "list"): _chargers_list,
     ("chargers", "remove"): _chargers_remove,
     ("tags", "add"): _tags_add,

@@ -7,7 +7,7 @@ Power is in kW, energy in kWh, currents in A; every datetime is timezone-aware U
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime, time, timedelta
 from enum import StrEnum
 
 
@@ -61,8 +61,14 @@ def ac_amps(kw: float, phases: int, volts: float = NOMINAL_VOLTS) -> float:
 @dataclass(frozen=True)
 class Site:
     name: str
-    grid_kw: float
+    grid_kw: float  # 0 (as stored on a fresh install): no grid connection limit is set, see `grid_set`
     safety_margin_kw: float = 0.0
+    default_departure: time | None = None  # UTC time of day assumed for a vehicle plugged in without a departure
+
+    @property
+    def grid_set(self) -> bool:
+        """A grid connection limit is configured. Unset means no site cap, never a cap of zero."""
+        return self.grid_kw > 0
 
 
 @dataclass(frozen=True)

@@ -138,6 +138,7 @@ class Runtime:
         try:
             if self.settings.simulator:
                 await self._start_simulator()
+            self._say_site_limit()
             self._ready.set()
             await self._stopping.wait()
         finally:
@@ -161,6 +162,13 @@ class Runtime:
         scheduler.add_job(self._update_ledger, "interval", id="ledger", max_instances=1, coalesce=True,
                           seconds=max(5.0, self._real(LEDGER_EVERY_S)))
 
+    def _say_site_limit(self) -> None:
+        """At start, when no grid connection limit is set: the banner's words (depot.control.sitelimit)."""
+        from depot.control.sitelimit import UNSET_TEXT
+
+        if not self.store.get_site().grid_set:
+            log.warning(UNSET_TEXT)
+
     async def _update_ledger(self) -> None:
         from depot.costs import ledger
 
@@ -179,15 +187,19 @@ class Runtime:
         from depot.sim.simulator import SimulatedDepot
 
         chargers, vehicles = demo_depot(self.settings.chargers)
-        seed_store(self.store, chargers, vehicles, grid_kw=self.settings.grid_kw or None)
-        if not self.store.roster():
+        had = {v.id for v in self.store.list_vehicles()}
+        passwords = seed_store(self.store, chargers, vehicles, grid_kw=self.settings.grid_kw or None)  # profile 1
+        roster = self.store.roster()
+        if not roster:
             self.store.replace_roster(demo_roster(vehicles))
+        elif new := [v for v in vehicles if v.id not in had]:  # a used database, a bigger demo: theirs too
+            self.store.replace_roster(roster + demo_roster(new))
         from depot.costs import demo_tariff
 
         demo_tariff.seed_demo_tariff(self.store, now=self.clock())
         host = "127.0.0.1" if self.settings.ocpp_host in ("0.0.0.0", "", "::") else self.settings.ocpp_host
         self.simulator = SimulatedDepot(f"ws://{host}:{self.central.port}", chargers, vehicles, clock=self.clock,
-                                        fault_rate=self.settings.sim_fault_rate)
+                                        fault_rate=self.settings.sim_fault_rate, passwords=passwords)
         await self.simulator.start()
         log.info("simulated depot: %d chargers, %d vehicles", len(chargers), len(vehicles))
 
@@ -237,9 +249,17 @@ class Runtime:
                 # the solver is CPU work: run it in a worker thread so no OCPP message waits for it
                 outcome = await loop.run_in_executor(None, self.replanner.replan, reason)
                 self.plans_made += 1
+                self.replanner.health.succeeded(self.clock(), outcome.record)
+                if outcome.kept:  # the plan in force still answers (depot.control.steady): nothing new to enforce
+                    continue
                 self._dispatch(PlanEvent(outcome.record.id if outcome.record else None, reason, self.clock()))
-            except Exception:  # noqa: BLE001 - the outermost frame of a job: log with context, keep running
-                log.exception("re-plan failed (%s)", reason)
+            except Exception as exc:  # noqa: BLE001 - the outermost frame of a job: log with context, keep running
+                failure = self.replanner.health.failed(exc, self.clock())  # the last good plan stays in force
+                if failure.attempts == 1:
+                    log.exception("re-plan failed (%s); the plan in force stays", reason)
+                else:
+                    log.error("re-plan failed again (%d attempts since %s UTC): %s", failure.attempts,
+                              f"{failure.since:%H:%M}", failure.reason)
 
     def _dispatch(self, event: Any) -> None:
         for listener in list(self._listeners):

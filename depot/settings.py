@@ -29,6 +29,11 @@ class Settings:
     port: int = 8050
     ocpp_host: str = "127.0.0.1"
     ocpp_port: int = 9000
+    # the wss listener (security profiles 2 and 3) runs beside the ws one when a server certificate is given
+    ocpp_tls_port: int = 9443
+    ocpp_tls_cert: str = ""  # PEM server certificate (chain) file, or an RSA and an ECDSA one, comma-separated
+    ocpp_tls_key: str = ""  # PEM private key of each certificate (comma-separated in the same order)
+    ocpp_client_ca: str = ""  # PEM CA that signs the chargers' client certificates (profile 3)
     database_url: str = ""
     simulator: bool = True
     chargers: int = 20
@@ -68,10 +73,15 @@ class Settings:
     def __post_init__(self) -> None:
         if not self.database_url:
             object.__setattr__(self, "database_url", default_database_url())
-        for name in ("port", "ocpp_port"):
+        for name in ("port", "ocpp_port", "ocpp_tls_port"):
             value = getattr(self, name)
             if not (0 <= value <= 65535):
                 raise ConfigError(name, f"{value} is not a TCP port")
+        if bool(self.ocpp_tls_cert) != bool(self.ocpp_tls_key):
+            raise ConfigError("ocpp_tls_key" if self.ocpp_tls_cert else "ocpp_tls_cert",
+                              "the wss listener needs both a certificate and its key")
+        if self.ocpp_client_ca and not self.ocpp_tls_cert:
+            raise ConfigError("ocpp_client_ca", "client certificates need the wss listener (--ocpp-tls-cert)")
         if self.chargers < 0:
             raise ConfigError("chargers", "must be ≥ 0")
         if self.sim_speed <= 0:
@@ -150,6 +160,15 @@ def add_server_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--port", type=int, help="web app port (DEPOT_PORT, default 8050)")
     parser.add_argument("--ocpp-host", dest="ocpp_host", help="OCPP websocket address (DEPOT_OCPP_HOST)")
     parser.add_argument("--ocpp-port", dest="ocpp_port", type=int, help="OCPP port (DEPOT_OCPP_PORT, default 9000)")
+    parser.add_argument("--ocpp-tls-port", dest="ocpp_tls_port", type=int,
+                        help="OCPP wss port for security profiles 2 and 3 (DEPOT_OCPP_TLS_PORT, default 9443)")
+    parser.add_argument("--ocpp-tls-cert", dest="ocpp_tls_cert", metavar="FILE",
+                        help="PEM server certificate (or an RSA and an ECDSA one, comma-separated): opens the "
+                             "wss listener (DEPOT_OCPP_TLS_CERT)")
+    parser.add_argument("--ocpp-tls-key", dest="ocpp_tls_key", metavar="FILE",
+                        help="PEM private key of each server certificate, comma-separated (DEPOT_OCPP_TLS_KEY)")
+    parser.add_argument("--ocpp-client-ca", dest="ocpp_client_ca", metavar="FILE",
+                        help="PEM CA of the chargers' client certificates, for profile 3 (DEPOT_OCPP_CLIENT_CA)")
     add_db_argument(parser)
     parser.add_argument("--no-simulator", dest="simulator", action="store_const", const=False,
                         help="do not start the built-in simulated depot (DEPOT_SIMULATOR=0)")

@@ -1,8 +1,9 @@
 """PURE: plans → plotly figures. No Dash, no store, no clock: every input is a parameter.
 
-`plan_timeline` draws one planned charging plan as two panels sharing a UTC time axis:
+`plan_timeline` draws one planned charging plan as two panels sharing a UTC time range:
 - a heatmap row per vehicle (colour = planned kW; grey outside its plugged-in window; a tick at its
-  departure), readable with 40+ vehicles because each vehicle is one thin row, not a trace;
+  departure), readable with 40+ vehicles because each vehicle is one thin row, not a trace; it has its own
+  time axis along its top, so a tall fleet is read without scrolling down to the totals;
 - the site total as a filled step area against the site limit (red dashed step) with the energy price
   as a step line on a secondary axis.
 The page module decides what to plan; this module only draws it.
@@ -118,7 +119,9 @@ def _add_totals(fig: go.Figure, problem: PlanningProblem, plan: Plan, times: lis
                      title_font={"color": PRICE_COLOUR})
     shown = [times[0], _shown_until(problem, times, now)]
     fig.update_xaxes(range=shown, tickformat="%H:%M\n%a %d", row=2, col=1)
-    fig.update_xaxes(range=shown, row=1, col=1, showticklabels=False)
+    # the heat map's own time axis, along its top (same range: zooming one zooms both)
+    fig.update_xaxes(range=shown, row=1, col=1, showticklabels=bool(problem.vehicles), side="top",
+                     tickformat="%H:%M", ticks="outside", ticklen=3, tickfont={"size": 10})
 
 
 def _decorate(fig: go.Figure, n: int, times: list[datetime], now: datetime | None, heat_px: int,
@@ -127,14 +130,14 @@ def _decorate(fig: go.Figure, n: int, times: list[datetime], now: datetime | Non
     if now is not None and times[0] <= now <= times[-1]:
         fig.add_vline(x=now, line={"color": "#1f2933", "width": 1})
         fig.add_annotation(x=now, y=1.0, yref="paper", text="now", showarrow=False, yanchor="bottom",
-                           font={"size": 10})
+                           yshift=18 if n else 0, font={"size": 10})
     if not n:
         fig.add_annotation(text="No vehicles in this plan", x=0.5, y=0.95, xref="paper", yref="paper",
                            showarrow=False, font={"size": 13, "color": "#6b7785"})
 
     fig.update_layout(
-        height=MARGIN_PX + heat_px + TOTAL_PX + 40,
-        margin={"l": 10, "r": 10, "t": 36 if title else 24, "b": 44},
+        height=MARGIN_PX + heat_px + TOTAL_PX + 40 + (24 if n else 0),
+        margin={"l": 10, "r": 10, "t": (36 if title else 24) + (24 if n else 0), "b": 44},
         title={"text": title, "x": 0.0, "font": {"size": 14}} if title else None,
         plot_bgcolor="#ffffff", paper_bgcolor="#ffffff",
         legend={"orientation": "h", "x": 0.0, "y": 0.0, "yref": "container", "yanchor": "bottom",

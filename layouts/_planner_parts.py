@@ -16,7 +16,7 @@ import dash_ag_grid as dag
 import dash_bootstrap_components as dbc
 from dash import dcc, html
 
-from depot.planning.departures import WEEKDAYS, Departure, RosterEntry, RowError
+from depot.planning.departures import COLUMN_LABELS, ROSTER_LABELS, WEEKDAYS, Departure, RosterEntry, RowError
 from depot.planning.planner import (
     Plan,
     PlanningProblem,
@@ -164,12 +164,15 @@ def _grid(grid_id: str, rows: list[dict], cols: list[dict]) -> dag.AgGrid:
 # ---------------------------------------------------------------- messages
 
 
-def row_errors(errors: Sequence[RowError], *, what: str, head: str = "Nothing was saved") -> html.Div:
-    """Every bad line, one per item: "line 3, departure: … is in the past"."""
+def row_errors(errors: Sequence[RowError], *, what: str, head: str = "Nothing was saved", roster: bool = False,
+               csv: bool = False) -> html.Div:
+    """Every bad line, one per item, naming the column by its header: "line 3, Departure: … is in the past"
+    (a CSV file's line also names its column: "Energy kWh (energy_kwh)")."""
     n = len(errors)
+    labels = ROSTER_LABELS if roster else COLUMN_LABELS
     return html.Div([
         html.Strong(f"{head}: {n} problem{'s' if n != 1 else ''} in {what}."),
-        html.Ul([html.Li(str(e)) for e in errors], className="mb-0 mt-1 small planner-errors"),
+        html.Ul([html.Li(e.shown(labels, csv=csv)) for e in errors], className="mb-0 mt-1 small planner-errors"),
     ], className="alert alert-danger py-2 mb-2", role="alert")
 
 
@@ -213,6 +216,12 @@ class PlanView:
     note: str = ""
     targets: Mapping[str, float] = field(default_factory=dict)  # target SoC % per vehicle, where one was given
     unplanned: tuple[str, ...] = ()  # vehicles with a departure this shift that the plan does not include
+    entered: Mapping[str, float] = field(default_factory=dict)  # energy typed per vehicle (kWh), where one was
+
+
+def entered_energy(departures: Iterable[Departure]) -> dict[str, float]:
+    """The energy the dispatcher typed per vehicle (the plan's need may be less: some is already delivered)."""
+    return {d.vehicle_id: d.energy_kwh for d in departures if d.energy_kwh is not None}
 
 
 def badge(r: Readiness) -> html.Span:
@@ -261,7 +270,7 @@ def plan_panel(view: PlanView | None, *, now: datetime, graph_id: str) -> html.D
     badges = {r.key: r.badge for r in view.readiness}
     title = "Planned power per vehicle and site total (UTC)" + (" — PREVIEW" if view.kind == "preview" else "")
     children.append(dbc.Row([
-        dbc.Col(readiness_table(view.readiness, view.problem, view.targets), xl=6, className="mb-3"),
+        dbc.Col(readiness_table(view.readiness, view.problem, view.targets, view.entered), xl=6, className="mb-3"),
         dbc.Col(dcc.Graph(id=graph_id, figure=plan_timeline(view.problem, view.plan, badges=badges, now=now,
                                                             title=title),
                           config={"displaylogo": False, "modeBarButtonsToRemove": ["lasso2d", "select2d"]}),
@@ -327,9 +336,19 @@ def _changes(changes: Iterable[tuple[str, str | None, str | None]]) -> html.Div:
                     className="alert alert-info py-2 mb-2 planner-changes")
 
 
+def need_note(typed: float | None, need_kwh: float) -> str | None:
+    """Why the plan's need differs from the energy typed: "30 kWh entered, 14 kWh already delivered"."""
+    if typed is None or abs(typed - need_kwh) < 0.5:
+        return None
+    if typed > need_kwh:
+        return f"{typed:g} kWh entered, {typed - need_kwh:.0f} kWh already delivered"
+    return f"{typed:g} kWh entered now; this plan was made for {need_kwh:.0f} kWh"
+
+
 def readiness_table(readiness: Sequence[Readiness], problem: PlanningProblem | None = None,
-                    targets: Mapping[str, float] | None = None) -> html.Div:
-    """One row per vehicle, the ones that will miss first; notes (assumptions) as a tooltip marked *."""
+                    targets: Mapping[str, float] | None = None, entered: Mapping[str, float] | None = None) -> html.Div:
+    """One row per vehicle, the ones that will miss first; notes (assumptions) as a tooltip marked *; where the
+    plan's need differs from the energy typed, the row says why."""
     arrivals = {n.id: n.arrival for n in problem.vehicles} if problem is not None else {}
     rows = sorted(readiness, key=lambda r: (BADGE_ORDER.get(r.badge, 3), r.departure, r.key))
     head = html.Thead(html.Tr([html.Th("Vehicle"), html.Th("Charger"), html.Th("Departs"),
@@ -347,7 +366,10 @@ def readiness_table(readiness: Sequence[Readiness], problem: PlanningProblem | N
             html.Td([r.key, html.Span("*", className="text-muted") if r.notes else None],
                     title="\n".join(r.notes) if r.notes else None),
             html.Td(where, className="text-muted"), html.Td(f"{r.departure:%a %H:%M}"),
-            html.Td(f"{r.planned_kwh:.0f} / {r.need_kwh:.0f}", className="text-end"),
+            html.Td([f"{r.planned_kwh:.0f} / {r.need_kwh:.0f}",
+                     html.Div(note, className="text-muted planner-need-note", style={"fontSize": "0.75rem"})
+                     if (note := need_note((entered or {}).get(r.key), r.need_kwh)) else None],
+                    className="text-end"),
             html.Td(soc, className="text-end"), html.Td(badge(r)),
         ], **{"data-vehicle": r.key}))
     table = html.Table([head, html.Tbody(body)],

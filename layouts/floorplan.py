@@ -33,6 +33,7 @@ from depot.web.floorplan import LEGEND_ORDER, floor_model, paint_data
 from depot.web.floorplan_detail import detail_model
 from depot.web.floorplan_text import fmt_time
 from layouts import _floor as ui
+from layouts import _replan_banner as replan_banner
 from layouts._components import error_message
 
 dash.register_page(__name__, path="/", name="Floor plan", title="Floor plan · Depot charging")
@@ -49,7 +50,7 @@ def layout(**_):
         dcc.Store(id=ui.DATA), dcc.Store(id=ui.KEY), dcc.Store(id=ui.DRAWING), dcc.Store(id=ui.SELECTED),
         dcc.Store(id=ui.STATUSES, data=[]), dcc.Store(id=ui.DETAIL_KEY), dcc.Store(id=ui.PAINTED),
         ui.header(),
-        html.Div(id=ui.ALERT),
+        html.Div(id=ui.ALERT), replan_banner.block("floor"),
         html.Div(ui.legend(), className="fp-toolbar"),
         html.Div(id=ui.PLAN, className="fp-plan"),
         dbc.Offcanvas(html.Div(id=ui.PANEL_BODY), id=ui.PANEL, title="", is_open=False, placement="end",

@@ -23,7 +23,7 @@ FORM, NAME, PASSWORD, SUBMIT, ERROR, DEMO = ("login-form", "login-user", "login-
 
 ERRORS = {
     "invalid": "Wrong user name or password (or the account is disabled).",
-    "throttled": "Too many failed sign-ins for this user or from this address. Try again in {wait} min.",
+    "throttled": "Too many failed sign-ins. Wait {wait} seconds, then try again.",
     "expired": "The sign-in form had expired. Please try again.",
 }
 
@@ -37,7 +37,8 @@ def layout(**query):
             html.A("Go to the floor plan", href="/", className="btn btn-primary btn-sm"),
         ])), className="login-wrap")
     error = query.get("error")
-    message = ERRORS.get(error, "").format(wait=query.get("wait", "a few")) if error else ""
+    wait = str(query.get("wait", ""))
+    message = ERRORS.get(error, "").format(wait=wait if wait.isdigit() else "a few") if error else ""
     form = html.Form([
         csrf_field(),
         dcc.Input(type="hidden", name="next", value=safe_next(query.get("next")) or ""),

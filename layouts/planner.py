@@ -8,8 +8,6 @@ the browser (the grids' rowData and the VIEW store), never in this module.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import logging
 from dataclasses import replace
 from datetime import datetime
@@ -22,10 +20,8 @@ from dash.exceptions import PreventUpdate
 from depot.control.replan import HORIZON, snapshot, solve
 from depot.planning.departures import (
     Departure,
-    RowError,
     RowErrors,
     departures_to_csv,
-    read_csv,
     shift_departures,
     template_csv,
     validate_departures,
@@ -44,6 +40,8 @@ from depot.planning.snapshot import readiness as plan_readiness
 from depot.web.auth import EDIT_PLAN, PLAN_READERS, require
 from depot.web.context import Services, services
 from layouts import _planner_parts as parts
+from layouts import _planner_upload as upload
+from layouts import _replan_banner as replan_banner
 from layouts._components import error_message
 
 dash.register_page(__name__, path="/planner", name="Planner", title="Planner · Depot")
@@ -58,7 +56,6 @@ ROSTER, ROSTER_ADD, ROSTER_DELETE, ROSTER_SAVE, ROSTER_MSG = (
     "planner-roster", "planner-roster-add", "planner-roster-delete", "planner-roster-save", "planner-roster-msg")
 PLAN, GRAPH, VIEW, TICK, SHOW_ACTIVE = "planner-plan", "planner-graph", "planner-view", "planner-tick", "planner-show-active"
 
-MAX_UPLOAD_BYTES = 2_000_000
 REFRESH_MS = 20_000  # how often the page looks for a newer active plan (the runtime re-plans on its own)
 
 
@@ -84,11 +81,6 @@ def save_departures(svc: Services, rows: list[dict], *, first_line: int = 1,
     return saved
 
 
-def import_csv(svc: Services, contents: str) -> list[Departure]:
-    """A dcc.Upload's data URL: all lines valid and saved, or RowErrors naming every bad CSV line."""
-    return save_departures(svc, read_csv(_decode_upload(contents)), first_line=2, reason="departures imported")
-
-
 def save_roster(svc: Services, rows: list[dict]):
     entries = validate_roster(rows, _vehicles(svc), first_line=1)
     saved = svc.store.replace_roster(entries)
@@ -107,7 +99,8 @@ def forecast(svc: Services, departures: list[Departure], kind: str, note: str = 
         changes = badge_changes({r.key: r.badge for r in active.readiness}, outcome.readiness)
     return parts.PlanView(kind, outcome.problem, outcome.plan, outcome.readiness, outcome.explanation, now,
                           record=active.record if active else None, changes=changes, note=note,
-                          targets=_targets(snap), unplanned=_unplanned(snap, outcome.readiness))
+                          targets=_targets(snap), unplanned=_unplanned(snap, outcome.readiness),
+                          entered=parts.entered_energy(snap.departures))
 
 
 def active_view(svc: Services, now: datetime, *, explain: bool = True) -> parts.PlanView | None:
@@ -133,7 +126,8 @@ def active_view(svc: Services, now: datetime, *, explain: bool = True) -> parts.
     explanation = (explain_shortfall(problem, result, time_limit_s=2.0)
                    if explain and result.shortfall_kwh > SHORTFALL_TOLERANCE_KWH else None)
     return parts.PlanView("active", problem, result, ready, explanation, record.created_at, record=record,
-                          targets=_targets(snap), unplanned=_unplanned(snap, ready))
+                          targets=_targets(snap), unplanned=_unplanned(snap, ready),
+                          entered=parts.entered_energy(snap.departures))
 
 
 def _unplanned(snap, readiness) -> tuple[str, ...]:
@@ -155,19 +149,6 @@ def shift_note(svc: Services) -> html.Div:
     now = svc.clock()
     one_offs = [d for d in svc.store.departures(after=now) if d.departure <= now + HORIZON]
     return parts.shift_note(shift_departures(svc.store.roster(), [], now=now, horizon=HORIZON), one_offs)
-
-
-def _decode_upload(contents: str) -> str:
-    try:
-        data = base64.b64decode(contents.split(",", 1)[1], validate=False)
-    except (IndexError, ValueError, binascii.Error):
-        raise RowErrors([RowError(1, "file", "could not be read; upload a CSV file")]) from None
-    if len(data) > MAX_UPLOAD_BYTES:
-        raise RowErrors([RowError(1, "file", f"is larger than {MAX_UPLOAD_BYTES // 1_000_000} MB")])
-    try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        raise RowErrors([RowError(1, "file", "is not UTF-8 text; save it as CSV (UTF-8)")]) from None
 
 
 # ---------------------------------------------------------------- rendering helpers
@@ -225,7 +206,7 @@ def layout(**_):
             parts.button("CSV template", TEMPLATE, "link", title="an example file to fill in"),
             dcc.Download(id=EXPORT_DL), dcc.Download(id=TEMPLATE_DL),
         ], className="d-flex flex-wrap gap-2 align-items-center mb-2"),
-        html.Div(id=MSG),
+        html.Div(id=MSG), upload.box(), dcc.Store(id=upload.PENDING),
         parts.departures_grid(GRID, [parts.departure_row(d) for d in one_offs], ids),
         html.Div(shift_note(svc), id=SHIFT_NOTE),
     ], className="pt-2")
@@ -239,7 +220,7 @@ def layout(**_):
     return html.Div([
         html.Div([html.H2("Planner", className="mb-0 me-3"),
                   html.Span("Who charges when, and will every vehicle be ready? All times UTC.", className="text-muted")],
-                 className="d-flex align-items-baseline flex-wrap mb-2"),
+                 className="d-flex align-items-baseline flex-wrap mb-2"), replan_banner.block("planner"),
         html.Div(dbc.Tabs([
             dbc.Tab(one_off_tab, label="This shift (one-off)", tab_id="one-off"),
             dbc.Tab(roster_tab, label="Weekly roster", tab_id="roster"),
@@ -292,16 +273,28 @@ def on_preview(_n, rows):
 
 
 def on_upload(contents, filename):
+    """A chosen file: what it would add, change and remove, and Merge / Replace / Cancel; nothing is saved."""
     if not contents:
         raise PreventUpdate
-    svc = services()
-    try:
-        saved = import_csv(svc, contents)
-    except RowErrors as exc:
-        return parts.row_errors(exc.errors, what=filename or "the file"), no_update, no_update, no_update, no_update, None
+    return upload.preview(services(), contents, filename)
+
+
+def _after_save(svc: Services, saved: list[Departure]) -> tuple:
+    """(plan panel, VIEW data, shift note) for departures just saved."""
     panel, data = _panel(svc, lambda: forecast(svc, saved, "saved", _saved_note(svc)), "saved")
-    msg = parts.notice(f"Imported and saved {len(saved)} departures from {filename or 'the file'}.")
-    return msg, panel, [parts.departure_row(d) for d in saved], data, shift_note(svc), None
+    return panel, data, shift_note(svc)
+
+
+def on_merge(_n, pending):
+    return upload.apply(services(), pending, "merge", _after_save)
+
+
+def on_replace(_n, pending):
+    return upload.apply(services(), pending, "replace", _after_save)
+
+
+def on_upload_cancel(_n):
+    return True, None, parts.notice("Upload cancelled: nothing was saved.", "secondary")
 
 
 def on_export(_n):
@@ -324,7 +317,7 @@ def on_roster_save(_n, rows):
     try:
         saved = save_roster(svc, rows or [])
     except RowErrors as exc:
-        return parts.row_errors(exc.errors, what="the roster"), no_update, no_update, no_update, no_update
+        return parts.row_errors(exc.errors, what="the roster", roster=True), no_update, no_update, no_update, no_update
     panel, data = _panel(svc, lambda: forecast(svc, svc.store.departures(after=svc.clock()), "saved",
                                                _saved_note(svc)), "saved")
     msg = parts.notice(f"Saved {len(saved)} roster entr{'ies' if len(saved) != 1 else 'y'}.")
@@ -360,9 +353,17 @@ callback(Output(MSG, "children", **_DUP), Output(PLAN, "children", **_DUP), Outp
          Input(SAVE, "n_clicks"), State(GRID, "rowData"), prevent_initial_call=True, running=_BUSY)(require(*EDIT_PLAN)(on_save))
 callback(Output(MSG, "children", **_DUP), Output(PLAN, "children", **_DUP), Output(VIEW, "data", **_DUP),
          Input(PREVIEW, "n_clicks"), State(GRID, "rowData"), prevent_initial_call=True, running=_BUSY)(require(*EDIT_PLAN)(on_preview))
-callback(Output(MSG, "children", **_DUP), Output(PLAN, "children", **_DUP), Output(GRID, "rowData", **_DUP),
-         Output(VIEW, "data", **_DUP), Output(SHIFT_NOTE, "children", **_DUP), Output(UPLOAD, "contents"),
-         Input(UPLOAD, "contents"), State(UPLOAD, "filename"), prevent_initial_call=True, running=_BUSY)(require(*EDIT_PLAN)(on_upload))
+callback(Output(MSG, "children", **_DUP), Output(upload.BOX, "hidden", **_DUP), Output(upload.SUMMARY, "children"),
+         Output(upload.PENDING, "data", **_DUP), Output(UPLOAD, "contents"), Input(UPLOAD, "contents"),
+         State(UPLOAD, "filename"), prevent_initial_call=True, running=_BUSY)(require(*EDIT_PLAN)(on_upload))
+_APPLIED = [Output(MSG, "children", **_DUP), Output(PLAN, "children", **_DUP), Output(GRID, "rowData", **_DUP),
+            Output(VIEW, "data", **_DUP), Output(SHIFT_NOTE, "children", **_DUP), Output(upload.BOX, "hidden", **_DUP),
+            Output(upload.PENDING, "data", **_DUP)]
+for _fn, _button in ((on_merge, upload.MERGE), (on_replace, upload.REPLACE)):
+    callback(*_APPLIED, Input(_button, "n_clicks"), State(upload.PENDING, "data"), prevent_initial_call=True,
+             running=_BUSY)(require(*EDIT_PLAN)(_fn))
+callback(Output(upload.BOX, "hidden", **_DUP), Output(upload.PENDING, "data", **_DUP), Output(MSG, "children", **_DUP),
+         Input(upload.CANCEL, "n_clicks"), prevent_initial_call=True)(require(*EDIT_PLAN)(on_upload_cancel))
 callback(Output(EXPORT_DL, "data"), Input(EXPORT, "n_clicks"), prevent_initial_call=True)(require(*EDIT_PLAN)(on_export))
 callback(Output(TEMPLATE_DL, "data"), Input(TEMPLATE, "n_clicks"), prevent_initial_call=True)(require(*EDIT_PLAN)(on_template))
 callback(Output(ROSTER, "rowData", **_DUP), Input(ROSTER_ADD, "n_clicks"), State(ROSTER, "rowData"),

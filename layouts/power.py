@@ -18,10 +18,12 @@ import dash
 import dash_bootstrap_components as dbc
 from dash import Input, Output, State, callback, dcc, html, no_update
 
+from depot.control.sitelimit import UNSET_TEXT
 from depot.web import power_data as pdata
 from depot.web.context import STORE_ERRORS, Services, services
 from depot.web.floorplan_text import fmt_kw, fmt_time, fmt_when
 from layouts import _power_figures as figs
+from layouts import _site_parts as site_parts
 from layouts._components import empty_state, error_message, kpi_card
 
 dash.register_page(__name__, path="/power", name="Power", title="Power · Depot charging")
@@ -152,7 +154,8 @@ def kpi_texts(point: pdata.LivePoint | None, now: datetime) -> dict:
     if point is None:
         return dict.fromkeys(KPI_TEXTS, "–")
     limit = point.limit_kw
-    charging_sub = "no site limit known" if limit is None else (
+    charging_sub = ("no site limit set: no cap" if point.limit is not None and point.limit.unset else
+                    "no site limit known") if limit is None else (
         f"of {fmt_kw(limit)} site limit ({100 * point.charging_kw / limit:.0f} %)" if limit > 0 else
         "the site limit is 0 kW")
     head = point.headroom_kw
@@ -179,6 +182,8 @@ def limit_text(point: pdata.LivePoint | None) -> list:
     limit = point.limit if point else None
     if limit is None:
         return [html.Span("Site limit unknown: no grid connection is set (depot site set).", className="text-muted")]
+    if limit.unset:  # no cap: say so in the banner's words, never "Site limit 0 kW" (or ∞)
+        return [html.Strong("No site limit"), " · ", html.Span(UNSET_TEXT, className="text-danger fw-semibold")]
     source = {"enforcer": "as the enforcement service applies it",
               "computed": "computed here from the newest reading (no enforcement service in this web process)"}
     reason = limit.reason
@@ -254,9 +259,19 @@ def layout(**_):
                            style={"height": f"{figs.HEIGHT_PX}px"}), className="card card-body p-1 mb-3"),
         html.Div([html.H5("Enforcement", className="mb-2"), html.Div(shown["limit"][0], id=LIMIT),
                   html.Div(shown["flagged"][0], id=FLAGGED)], id=PANEL, className="card card-body mb-3"),
+        _site_card(svc),
         dcc.Store(id=VIEW, data=view),
         dcc.Interval(id=TICK, interval=REFRESH_MS),
     ], id="power-page")
+
+
+def _site_card(svc: Services):
+    """The Site card (grid connection, margin, default departure): layouts/_site_parts.py."""
+    try:
+        return site_parts.card(svc)
+    except STORE_ERRORS as exc:  # the chart's own message says why; the card just stays away
+        log_failure(exc)
+        return None
 
 
 def _tone(point) -> str:

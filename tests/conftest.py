@@ -17,6 +17,10 @@ CHROMIUM = "/usr/bin/chromium"
 
 NOW = datetime(2026, 11, 21, 18, 0, tzinfo=UTC)
 
+# `pytestmark = pytest.mark.databases` (or the marker on one test): every test there that uses `db_url` (so
+# `store` and `settings`) runs twice, on a SQLite file and on a real PostgreSQL server this run starts itself.
+DATABASES = ("sqlite", "postgresql")
+
 
 def pytest_configure(config):
     """dash[testing] numbers its servers from a fixed port; two test runs on one machine would then talk to
@@ -28,6 +32,7 @@ def pytest_configure(config):
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         BaseDashRunner._next_port = sock.getsockname()[1]
+    config.addinivalue_line("markers", "databases: the test's `db_url` runs on SQLite and on PostgreSQL")
 
 
 def pytest_setup_options():
@@ -43,9 +48,51 @@ def pytest_setup_options():
     return options
 
 
+def pytest_generate_tests(metafunc):
+    if "db_url" in metafunc.fixturenames and metafunc.definition.get_closest_marker("databases"):
+        metafunc.parametrize("db_url", DATABASES, indirect=True)
+
+
+@pytest.fixture(scope="session")
+def postgres_server():
+    """One throwaway PostgreSQL server per test process (xdist worker), started when a test first needs it
+    and stopped at the end of the session whatever happened (tests/pg.py). Missing PostgreSQL fails the tests
+    in CI (CI=true) and skips them elsewhere."""
+    from tests import pg
+
+    bindir = pg.find_bindir()
+    if bindir is None:
+        message = f"the PostgreSQL tests need initdb and pg_ctl: {pg.INSTALL_HINT}"
+        if os.environ.get("CI", "").lower() not in ("", "0", "false", "no"):
+            pytest.fail(f"CI: {message}", pytrace=False)
+        pytest.skip(message)
+    server = pg.start(bindir)
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def _migrate(url: str) -> None:
+    s = Store(url)
+    try:
+        s.migrate()
+    finally:
+        s.dispose()
+
+
 @pytest.fixture
-def db_url(tmp_path) -> str:
-    return f"sqlite:///{tmp_path / 'depot.sqlite3'}"
+def db_url(request, tmp_path):
+    """A fresh database for one test: a SQLite file, or (parametrised "postgresql" by the `databases`
+    marker) a database of its own on the PostgreSQL server, copied from one migrated once by `Store.migrate`,
+    and dropped after the test."""
+    if getattr(request, "param", "sqlite") == "sqlite":
+        yield f"sqlite:///{tmp_path / 'depot.sqlite3'}"
+        return
+    server = request.getfixturevalue("postgres_server")
+    name, url = server.create_database(template=server.template("depot_migrated", _migrate))
+    yield url
+    server.drop_database(name)
 
 
 @pytest.fixture

@@ -1,6 +1,10 @@
 """Real OCPP peers for the central-system tests: the `ocpp` package's own ChargePoint classes over websockets,
 plus a raw websocket client for hand-written frames. Each client answers what a charger answers and keeps the
-requests it received in `received` (action, snake_case payload)."""
+requests it received in `received` (action, snake_case payload).
+
+Chargers authenticate as real ones do (security profile 1, HTTP Basic): `with_passwords(store)` gives the
+chargers of a test their password (`PASSWORD`), and `url(cs, id)` carries it in the URL's user info, which
+websockets sends as the Authorization header; `url(cs, id, password=None)` connects without credentials."""
 
 from __future__ import annotations
 
@@ -10,6 +14,7 @@ import json
 from collections.abc import AsyncIterator, Callable
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from urllib.parse import quote
 
 from ocpp.routing import on
 from ocpp.v16 import ChargePoint as V16ChargePoint
@@ -26,6 +31,8 @@ from depot.settings import Settings
 from depot.store import Store
 
 T0 = datetime(2026, 11, 21, 18, 0, tzinfo=UTC)
+PASSWORD = "test-password-0123456789"  # every test charger's password (profile 1)
+_KEEP = object()
 
 
 def at(minutes: float) -> str:
@@ -205,15 +212,32 @@ async def central(store: Store, settings: Settings, **overrides) -> AsyncIterato
         await cs.stop()
 
 
-def url(cs: CentralSystem, charger_id: str) -> str:
-    return f"ws://127.0.0.1:{cs.port}/ocpp/{charger_id}"
+def with_passwords(store: Store, *charger_ids: str, password: str = PASSWORD, profile: int = 1) -> Store:
+    """Give these chargers (default: every charger in the store) `password` and `profile`."""
+    for cid in charger_ids or [c.id for c in store.list_chargers()]:
+        store.set_charger_password(cid, password, now=T0)
+        store.set_security_profile(cid, profile, now=T0)
+    return store
+
+
+def url(cs: CentralSystem, charger_id: str, password: str | None = PASSWORD, *, tls: bool = False,
+        user: object = _KEEP) -> str:
+    """The charger's OCPP URL with HTTP Basic credentials (user = the charger id unless `user` is given);
+    `password=None`: no credentials; `tls`: the wss listener."""
+    name = charger_id if user is _KEEP else user
+    auth = f"{quote(str(name), safe='')}:{quote(password, safe='')}@" if password is not None else ""
+    scheme, port = ("wss", cs.tls_port) if tls else ("ws", cs.port)
+    return f"{scheme}://{auth}127.0.0.1:{port}/ocpp/{quote(charger_id, safe='')}"
 
 
 @contextlib.asynccontextmanager
-async def charger(cs: CentralSystem, charger_id: str, cls=Client16, protocol: str | None = None):
-    """A running `ocpp` client of class `cls` connected to `cs`."""
+async def charger(cs: CentralSystem, charger_id: str, cls=Client16, protocol: str | None = None, *,
+                  password: str | None = PASSWORD, **connect_kwargs):
+    """A running `ocpp` client of class `cls` connected to `cs` (with `password`; `connect_kwargs` go to
+    websockets' `connect`, e.g. `ssl=` for the wss listener with `tls=True`)."""
     protocol = protocol or ("ocpp2.0.1" if issubclass(cls, V201ChargePoint) else "ocpp1.6")
-    async with connect(url(cs, charger_id), subprotocols=[protocol]) as ws:
+    tls = connect_kwargs.pop("tls", False)
+    async with connect(url(cs, charger_id, password, tls=tls), subprotocols=[protocol], **connect_kwargs) as ws:
         cp = cls(charger_id, ws)
         task = asyncio.create_task(cp.start())
         try:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-from datetime import timedelta
 
 import pytest
 
@@ -16,9 +15,6 @@ from depot.web import auth
 from depot.web.context import Services
 from tests.auth_helpers import Client, client_as, ensure_user, password_for, prop
 from tests.conftest import NOW
-
-M = timedelta(minutes=1)
-
 
 # ---------------------------------------------------------------- passwords and users
 
@@ -57,24 +53,7 @@ def test_user_rules(store):
     assert actions[:2] == [("boss2", "user.disable", "user:boss"), ("boss2", "user.set_role", "user:boss")]
 
 
-def test_throttle_rule_is_pure_and_windowed():
-    fails = [NOW - k * M for k in range(5)]
-    wait = people.throttle_wait(fails, [], NOW)
-    assert wait == timedelta(minutes=11)  # the oldest of the five leaves the 15 min window in 11 min
-    assert people.throttle_wait(fails[:4], [], NOW) is None
-    assert people.throttle_wait([NOW - 20 * M] * 9, [], NOW) is None  # old failures do not count
-    assert people.throttle_wait([], [NOW] * 20, NOW) == timedelta(minutes=15)  # per address too
-
-
-def test_throttled_login_refuses_even_the_right_password(store):
-    people.add_user(store, "eve", "viewer", "right password", now=NOW)
-    for k in range(people.MAX_FAILURES_PER_NAME):
-        assert people.authenticate(store, "eve", "guess", ip="10.0.0.9", now=NOW, wall=NOW + k * M).reason == "invalid"
-    refused = people.authenticate(store, "eve", "right password", ip="10.0.0.9", now=NOW, wall=NOW + 5 * M)
-    assert refused.user is None and refused.reason == "throttled" and refused.retry_after == timedelta(minutes=10)
-    later = people.authenticate(store, "eve", "right password", ip="10.0.0.9", now=NOW, wall=NOW + 16 * M)
-    assert later.user is not None
-    assert [e.result for e in people.audit_log(store, who="eve", limit=2)] == ["ok", "refused: throttled"]
+# throttling (a growing delay per address and per name at that address, never a lock-out): test_login_throttle.py
 
 
 # ---------------------------------------------------------------- the web sign-in
@@ -100,7 +79,7 @@ def test_wrong_password_and_throttling_on_the_web(configured_app, store):
     c = Client(configured_app)
     r = c.login(name, "nope")
     assert r.status_code == 303 and "error=invalid" in r.headers["Location"] and "user=test-viewer" in r.headers["Location"]
-    for _ in range(people.MAX_FAILURES_PER_NAME - 1):
+    for _ in range(people.PER_NAME_AT_ADDRESS.free):
         c.login(name, "nope")
     r = c.login(name, password)
     assert "error=throttled" in r.headers["Location"] and "wait=" in r.headers["Location"]

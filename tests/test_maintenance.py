@@ -5,7 +5,7 @@ actions against simulated chargers of both OCPP versions, each answer shown and 
 from __future__ import annotations
 
 import json
-from datetime import timedelta
+from datetime import time, timedelta
 
 import pytest
 
@@ -84,6 +84,7 @@ def test_window_rules_and_who_is_in_maintenance(store):
 
 def test_a_maintenance_window_removes_the_charger_from_the_plan(store, settings):
     seed(store, vehicles=2, plugged=2)  # BUS-01 on DC-01 and BUS-02 on DC-02, both charging
+    store.set_default_departure(time(6, 0))  # without a departure they would charge now, outside the plan
     before = solve(snapshot(store, settings, NOW), NOW)
     assert {v.id for v in before.problem.vehicles} == {"BUS-01", "BUS-02"}
     maintenance.add_window(store, "DC-01", NOW - M, NOW + 4 * H, "contactor", by="mia", now=NOW - M)

@@ -12,7 +12,9 @@ from sqlalchemy import text
 
 from depot.errors import CallFailed, ProfileRejected
 from depot.model import Capabilities, Charger, ConnectorStatus, MeterSample, Protocol, Vehicle
-from tests.ocpp_clients import T0, at, central, charger, eventually, run
+from tests.ocpp_clients import T0, at, central, charger, eventually, run, with_passwords
+
+pytestmark = pytest.mark.databases  # SQLite and PostgreSQL (tests/conftest.py)
 
 
 @pytest.fixture
@@ -21,7 +23,7 @@ def depot(store):
     store.add_vehicle(Vehicle("V1", "Van 1", 75.0, id_tag="TAG-1"))
     store.add_tag("TAG-BLOCKED")
     store.block_tag("TAG-BLOCKED")
-    return store
+    return with_passwords(store)
 
 
 def _status_of(store, connector_id):

@@ -12,14 +12,16 @@ from sqlalchemy import text
 
 from depot.errors import CallFailed, ProfileRejected
 from depot.model import Capabilities, Charger, ConnectorStatus, MeterSample, Protocol, Vehicle
-from tests.ocpp_clients import T0, Client201, at, central, charger, eventually, run
+from tests.ocpp_clients import T0, Client201, at, central, charger, eventually, run, with_passwords
+
+pytestmark = pytest.mark.databases  # SQLite and PostgreSQL (tests/conftest.py)
 
 
 @pytest.fixture
 def depot(store):
     store.add_charger(Charger("CS-1", 22.0), connectors=2)
     store.add_vehicle(Vehicle("V1", "Van 1", 75.0, id_tag="TAG-1"))
-    return store
+    return with_passwords(store)
 
 
 def _status(store, evse_id):

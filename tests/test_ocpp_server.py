@@ -1,7 +1,7 @@
 """The central system as a server: handshakes, the one outbound call path, and surviving bad input.
 
 Real peers over loopback (the `ocpp` package's ChargePoints and a raw websocket client sending hand-written
-frames) against a CentralSystem on an ephemeral port and a real SQLite file."""
+frames) against a CentralSystem on an ephemeral port and a real SQLite file or PostgreSQL database."""
 
 from __future__ import annotations
 
@@ -21,9 +21,21 @@ from depot.errors import CallFailed, ChargerOffline, ValidationError
 from depot.model import Capabilities, Charger, MeterSample, Protocol
 from depot.ocpp.server import CentralSystem, charger_id_from_path
 from depot.ocpp.values import parse_meter_values, parse_time
-from tests.ocpp_clients import Client16, Client201, central, charger, eventually, reply_to, run, url
+from tests.ocpp_clients import (
+    Client16,
+    Client201,
+    central,
+    charger,
+    eventually,
+    reply_to,
+    run,
+    url,
+    with_passwords,
+)
 
 T0 = datetime(2026, 11, 21, 18, 0, tzinfo=UTC)
+
+pytestmark = pytest.mark.databases  # SQLite and PostgreSQL (tests/conftest.py)
 
 
 @pytest.fixture
@@ -31,7 +43,7 @@ def chargers(store):
     store.add_charger(Charger("CP-1", 22.0), connectors=2)
     store.add_charger(Charger("CP-2", 22.0))
     store.add_charger(Charger("CS-1", 22.0))
-    return store
+    return with_passwords(store)
 
 
 # ---------------------------------------------------------------- handshake
@@ -50,7 +62,7 @@ def test_unknown_charger_is_refused_at_the_handshake(chargers, settings):
             with pytest.raises(InvalidStatus) as refused:
                 async with connect(url(cs, "GHOST"), subprotocols=["ocpp1.6"]):
                     pass
-            assert refused.value.response.status_code == 404
+            assert refused.value.response.status_code == 401  # as for a wrong password: the id is not told
             with pytest.raises(InvalidStatus) as no_id:
                 async with connect(f"ws://127.0.0.1:{cs.port}/", subprotocols=["ocpp1.6"]):
                     pass

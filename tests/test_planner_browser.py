@@ -61,8 +61,8 @@ def test_dispatcher_edits_previews_saves_and_uploads(dash_duo, configured_app, s
     dash_duo.wait_for_element('#planner-grid .ag-row[row-index="1"]')
     type_into_cell(dash_duo, "planner-grid", 1, "target_soc", "150")
     dash_duo.find_element("#planner-save").click()
-    dash_duo.wait_for_contains_text("#planner-msg", "line 2, vehicle: is required", timeout=20)
-    dash_duo.wait_for_contains_text("#planner-msg", "line 2, target_soc: 150 % is not between 0 and 100 %")
+    dash_duo.wait_for_contains_text("#planner-msg", "line 2, Vehicle: is required", timeout=20)
+    dash_duo.wait_for_contains_text("#planner-msg", "line 2, Target SoC %: 150 % is not between 0 and 100 %")
     assert len(store.departures(after=NOW)) == 1
 
     bad = tmp_path / "shift.csv"
@@ -71,8 +71,8 @@ def test_dispatcher_edits_previews_saves_and_uploads(dash_duo, configured_app, s
                    "GHOST,,2026-11-22 05:30,,90,,1\n"
                    "BUS-02,,2026-11-21 12:00,,90,,1\n")
     dash_duo.find_element("#planner-upload input[type=file]").send_keys(str(bad))
-    dash_duo.wait_for_contains_text("#planner-msg", "line 3, vehicle: unknown vehicle 'GHOST'", timeout=20)
-    dash_duo.wait_for_contains_text("#planner-msg", "line 4, departure: 2026-11-21 12:00 UTC is in the past")
+    dash_duo.wait_for_contains_text("#planner-msg", "line 3, Vehicle: unknown vehicle 'GHOST'", timeout=20)
+    dash_duo.wait_for_contains_text("#planner-msg", "line 4, Departure: 2026-11-21 12:00 UTC is in the past")
     assert [d.departure for d in store.departures(after=NOW)] == [NOW + timedelta(hours=8)]
     dash_duo.driver.save_screenshot("/tmp/planner-bad-upload.png")
     logs = dash_duo.get_logs()

@@ -140,10 +140,11 @@ def test_save_invalid_rows_changes_nothing_and_names_line_and_field(ctx, store):
     msg, *rest = page.on_save(1, rows)
     out = text(msg)
     assert "Nothing was saved" in out
-    assert "line 2, vehicle: unknown vehicle 'NOPE'" in out
-    assert "line 3, departure:" in out and "in the past" in out
-    assert "line 4, target_soc: 120 % is not between 0 and 100 %" in out
-    assert "line 5, energy_kwh:" in out and "more than the battery" in out
+    assert "line 2, Vehicle: unknown vehicle 'NOPE'" in out  # the column as the grid heads it
+    assert "line 3, Departure:" in out and "in the past" in out
+    assert "line 4, Target SoC %: 120 % is not between 0 and 100 %" in out
+    assert "line 5, Energy kWh:" in out and "more than the battery" in out
+    assert "target_soc" not in out and "energy_kwh" not in out
     assert all(r is page.no_update for r in rest)
     assert [d.vehicle_id for d in store.departures(after=NOW)] == ["BUS-02"]
 
@@ -151,7 +152,7 @@ def test_save_invalid_rows_changes_nothing_and_names_line_and_field(ctx, store):
 def test_duplicate_rows_are_reported(ctx, store):
     seed(store)
     msg, *_ = page.on_save(1, [row("BUS-01"), row("BUS-01")])
-    assert "line 2, vehicle: duplicate of line 1" in text(msg)
+    assert "line 2, Vehicle: duplicate of line 1" in text(msg)
 
 
 def upload(text_: str) -> str:
@@ -165,14 +166,14 @@ def test_bad_csv_saves_nothing_and_lists_every_bad_line(ctx, store):
            "GHOST,,2026-11-22 05:30,,90,,1\n"
            "BUS-02,2026-11-22 06:00,2026-11-22 05:30,,90,,1\n"
            "BUS-01,,2026-11-22 07:00,50,90,,0\n")
-    msg, panel, rows, view, note, cleared = page.on_upload(upload(csv), "shift.csv")
+    msg, hidden, summary, pending, cleared = page.on_upload(upload(csv), "shift.csv")
     out = text(msg)
     assert "Nothing was saved" in out and "shift.csv" in out
-    assert "line 3, vehicle: unknown vehicle 'GHOST'" in out
-    assert "line 4, departure: must be after the arrival" in out
-    assert "line 5, target_soc: give either" in out and "line 5, priority:" in out
+    assert "line 3, Vehicle: unknown vehicle 'GHOST'" in out
+    assert "line 4, Departure: must be after the arrival" in out
+    assert "line 5, Target SoC % (target_soc): give either" in out and "line 5, Priority:" in out
     assert "line 2" not in out
-    assert store.departures() == [] and panel is page.no_update and cleared is None
+    assert store.departures() == [] and hidden is True and pending is None and cleared is None
 
 
 def test_csv_without_the_required_columns_or_not_text_is_a_message(ctx, store):
@@ -188,8 +189,12 @@ def test_good_csv_is_saved_and_the_template_round_trips(ctx, store):
     seed(store, vehicles=3)
     template = page.on_template(1)
     assert template["filename"] == "departures-template.csv"
-    msg, panel, rows, view, note, _ = page.on_upload(upload(template["content"]), "departures-template.csv")
-    assert "Imported and saved 3 departures" in text(msg)
+    msg, hidden, summary, pending, _ = page.on_upload(upload(template["content"]), "departures-template.csv")
+    assert msg is None and hidden is False and "3 to add, 0 to change, nothing to remove" in text(summary)
+    assert store.departures() == []  # nothing until Merge or Replace
+    msg, panel, rows, view, note, hidden, pending = page.on_merge(1, pending)
+    assert "Merged departures-template.csv: 3 added, 0 changed, 0 kept; 3 departures saved" in text(msg)
+    assert hidden is True and pending is None and len(rows) == 3 and view["kind"] == "saved"
     assert sorted(d.vehicle_id for d in store.departures(after=NOW)) == ["BUS-01", "BUS-02", "BUS-03"]
     exported = page.on_export(1)
     assert exported["content"].splitlines()[0].startswith("vehicle,arrival,departure")
@@ -208,7 +213,7 @@ def test_preview_shows_badges_and_saves_nothing(ctx, store):
     _, later, _ = page.on_preview(1, [row("BUS-01", NOW + timedelta(hours=6))])
     assert badges(later) == {"BUS-01": "ready"}
     msg, *_ = page.on_preview(1, [row("BUS-01", "tomorrow")])
-    assert "Cannot preview" in text(msg) and "line 1, departure:" in text(msg)
+    assert "Cannot preview" in text(msg) and "line 1, Departure:" in text(msg)
 
 
 def test_active_plan_is_shown_with_its_version_and_a_preview_lists_badge_changes(ctx, store):
@@ -246,7 +251,9 @@ def test_save_asks_the_runtime_to_replan_and_the_page_then_shows_the_new_active_
         assert "re-plan was requested" in text(panel) and view["kind"] == "saved"
         record = store.active_plan()
         assert record.reason == "departures edited" and view["plan_id"] == record.id
-        page.on_upload(upload("vehicle,departure,energy_kwh\nBUS-02,2026-11-22 05:00,40\n"), "a.csv")
+        *_, pending, _ = page.on_upload(upload("vehicle,departure,energy_kwh\nBUS-02,2026-11-22 05:00,40\n"), "a.csv")
+        assert store.active_plan().id == record.id  # choosing a file neither saves nor re-plans
+        page.on_merge(1, pending)
         newer = store.active_plan()
         panel, view = page.on_tick(1, view)  # the plan made after the save replaces the forecast
         assert view == {"kind": "active", "plan_id": newer.id}
@@ -264,8 +271,8 @@ def test_roster_save_and_one_off_override_note(ctx, store):
            {"vehicle": "BUS-02", "weekday": "Funday", "arrival": "25:00", "departure": "06:00", "energy_kwh": 50}]
     msg, *_ = page.on_roster_save(1, bad)
     out = text(msg)
-    assert "line 2, weekday: duplicate of line 1" in out
-    assert "line 3, weekday:" in out and "line 3, arrival:" in out
+    assert "line 2, Weekday: duplicate of line 1" in out
+    assert "line 3, Weekday:" in out and "line 3, Arrival: '25:00' is not a time of day" in out
     assert store.roster() == []
     good = [{"vehicle": "BUS-01", "weekday": "Sat", "arrival": "17:00", "departure": "05:30", "target_soc": 90},
             {"vehicle": "BUS-02", "weekday": "Sat", "arrival": "19:00", "departure": "06:00", "energy_kwh": 120,

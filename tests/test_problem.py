@@ -1,6 +1,6 @@
 """From a depot snapshot to a planning problem, and from a plan to the dispatcher's readiness badges."""
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 
 import pytest
 
@@ -43,9 +43,9 @@ def session(ch, tx_id, vehicle_id, soc=None, kwh=0.0, status=ConnectorStatus.CHA
     return LiveSession(tx, ch, status, online, soc, kwh)
 
 
-def snap(sessions, departures, chargers=None, grid=200.0):
+def snap(sessions, departures, chargers=None, grid=200.0, default_departure=None):
     chargers = chargers or (view(AC, tx_id=1), view(DC, tx_id=2))
-    return DepotSnapshot(Site("Depot", grid, 10.0), tuple(chargers), tuple(sessions),
+    return DepotSnapshot(Site("Depot", grid, 10.0, default_departure), tuple(chargers), tuple(sessions),
                          {v.id: v for v in (BUS, VAN, LATE)}, tuple(departures))
 
 
@@ -72,7 +72,8 @@ def test_energy_given_counts_what_the_session_delivered_already():
 
 def test_defaults_are_flagged_and_offline_or_faulted_sessions_are_not_planned():
     sessions = [session(AC, 1, None), session(DC, 2, "BUS-1", status=ConnectorStatus.FAULTED)]
-    problem, planned = build_problem(snap(sessions, []), now=NOW)
+    # the site's default departure (issue 12 §2; without it such a session is not planned: tests/test_safe_defaults.py)
+    problem, planned = build_problem(snap(sessions, [], default_departure=time(6, 0)), now=NOW)
     (unknown,) = planned
     assert unknown.key == "AC-1/1"
     assert sorted(n.split(":")[0] for n in unknown.notes) == ["id tag TAG names no vehicle", "no departure entered"]

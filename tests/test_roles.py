@@ -6,9 +6,11 @@ nothing. The matrix as data: depot/web/auth.py (PAGE_ROLES and the role tuples t
     floor plan, power                          view     view        view         view     → /login
     planner                                    edit     edit        -            view     → /login
     planner: save/preview/upload/roster/CSV    yes      yes         403          403      401
+    plan vs actual (page, its day, its CSV)    yes      yes         -            yes      401
     maintenance page, alerts, remote actions   yes      -           yes          -        401
     users, audit log (page and CSV)            yes      -           -            -        401
     tariffs                                    edit     -           -            view     → /login
+    power: the Site card (grid limit)          edit     view        view         view     401
     reports and their downloads                yes      -           -            yes      401
     GET /api/alerts                            yes      403         yes          403      401
 """
@@ -82,6 +84,7 @@ def test_navigation_shows_only_what_the_role_may_open(clients):
         layout = c.get("/_dash-layout").get_data(as_text=True)
         assert ('"Maintenance"' in layout) == (who in auth.MAINTAIN), who
         assert ('"Planner"' in layout) == (who in auth.PLAN_READERS), who
+        assert ('"Plan vs actual"' in layout) == (who in auth.READ_AUDIT), who
         assert ("hdr-alert-badge" in layout) == (who in auth.SEE_ALERTS), who
         assert ("Users and audit log" in layout) == (who == MANAGER), who
         assert (f"role-{who}" in layout) == (who is not None), who
@@ -109,6 +112,17 @@ def _csv(k):
     when = (NOW + timedelta(hours=3, minutes=k)).strftime("%Y-%m-%d %H:%M")
     text = f"vehicle,departure,target_soc\nBUS-02,{when},85\n"
     return "data:text/csv;base64," + base64.b64encode(text.encode()).decode()
+
+
+def _pending(k):
+    when = (NOW + timedelta(hours=4, minutes=k)).strftime("%Y-%m-%d %H:%M")
+    return prop("planner-upload-pending", "data", {"rows": [{"vehicle": "BUS-02", "departure": when,
+                                                             "target_soc": "85"}], "filename": "d.csv"})
+
+
+_UPLOADED = ("..planner-msg.children...planner-plan.children...planner-grid.rowData...planner-view.data..."
+             "planner-shift-note.children...planner-upload-box.hidden...planner-upload-pending.data..")
+READ_ONLY = {"preview a plan", "preview an upload", "see plan vs actual"}
 
 
 def _departures(store):
@@ -171,11 +185,18 @@ CASES = [
      "..planner-msg.children...planner-plan.children...planner-grid.rowData...planner-view.data...planner-shift-note.children..",
      lambda k, s: [prop("planner-save", "n_clicks", 1)], lambda k, s: [prop("planner-grid", "rowData", _rows(k))],
      _departures),
-    ("upload departures", auth.EDIT_PLAN,
-     "..planner-msg.children...planner-plan.children...planner-grid.rowData...planner-view.data..."
-     "planner-shift-note.children...planner-upload.contents..",
+    ("preview an upload", auth.EDIT_PLAN,
+     "..planner-msg.children...planner-upload-box.hidden...planner-upload-summary.children...planner-upload-pending.data..."
+     "planner-upload.contents..",
      lambda k, s: [prop("planner-upload", "contents", _csv(k))], lambda k, s: [prop("planner-upload", "filename", "d.csv")],
      _departures),
+    ("merge an uploaded file", auth.EDIT_PLAN, _UPLOADED,
+     lambda k, s: [prop("planner-upload-merge", "n_clicks", 1)], lambda k, s: [_pending(k)], _departures),
+    ("replace with an uploaded file", auth.EDIT_PLAN, _UPLOADED,
+     lambda k, s: [prop("planner-upload-replace", "n_clicks", 1)], lambda k, s: [_pending(k)], _departures),
+    ("cancel an upload", auth.EDIT_PLAN,
+     "..planner-upload-box.hidden...planner-upload-pending.data...planner-msg.children..",
+     lambda k, s: [prop("planner-upload-cancel", "n_clicks", 1)], lambda k, s: [], None),
     ("save the roster", auth.EDIT_PLAN,
      "..planner-roster-msg.children...planner-plan.children...planner-roster.rowData...planner-view.data..."
      "planner-shift-note.children..",
@@ -199,9 +220,22 @@ CASES = [
     ("download a report", auth.READ_REPORTS, "rep-download.data",
      lambda k, s: [prop("rep-csv", "n_clicks", 1), prop("rep-xlsx", "n_clicks", None), prop("rep-pdf", "n_clicks", None)],
      lambda k, s: [prop("rep-query", "data", {"from": "2026-11-01", "to": "2026-11-21", "by": "vehicle"})], None),
+    ("see plan vs actual", auth.READ_AUDIT,
+     "..audit-msg.children...audit-kpis.children...audit-grid.rowData...audit-grid.style...audit-misses.children..."
+     "audit-day.data..",
+     lambda k, s: [prop("audit-date", "date", "2026-11-21")], lambda k, s: [], _departures),
+    ("download plan vs actual", auth.READ_AUDIT, "audit-download.data",
+     lambda k, s: [prop("audit-csv", "n_clicks", 1)], lambda k, s: [prop("audit-day", "data", "2026-11-21")], None),
     ("refresh the alert badge", auth.SEE_ALERTS,
      "..hdr-alert-badge.children...hdr-alert-badge.className...hdr-alert-badge.title..",
      lambda k, s: [prop("hdr-alert-tick", "n_intervals", 1)], lambda k, s: [], None),
+    ("set the site's grid connection", auth.MANAGE, "..site-msg.children...site-banner.children..",
+     lambda k, s: [prop("site-save", "n_clicks", 1)],
+     lambda k, s: [prop("site-grid", "value", 100 + k), prop("site-margin", "value", 5),
+                   prop("site-departure", "value", "")],
+     lambda s: s.get_site()),
+    ("refresh the site banner", auth.ALL, "site-banner.children",
+     lambda k, s: [prop("url", "pathname", "/power")], lambda k, s: [], None),
 ]
 
 
@@ -217,7 +251,7 @@ def test_state_changing_callbacks_and_downloads(clients, store, case):
         after = observe(store) if observe else None
         if r.status_code != 200:
             assert after == before, (name, who, "changed although refused")
-        elif observe is not None and name != "preview a plan":
+        elif observe is not None and name not in READ_ONLY:
             assert after != before, (name, who, "allowed but nothing changed", r.data[:300])
         if r.status_code == 200 and "download" in name:
             assert b'"filename"' in r.data, (name, who)
@@ -237,14 +271,15 @@ def test_api_route(clients, store):
 def test_every_state_changing_callback_is_guarded(configured_app):
     """No callback of the people, planner, tariffs or reports pages is registered without `require` (reads of a
     page are guarded by that page's roles; the floor plan and power pages are read-only for every role)."""
+    import layouts.audit
     import layouts.maintenance
     import layouts.planner
     import layouts.reports
     import layouts.tariffs
     import layouts.users  # noqa: F401
 
-    guarded_modules = ("layouts.maintenance", "layouts.users", "layouts.planner", "layouts.tariffs",
-                       "layouts.reports", "layouts._auth_parts")
+    guarded_modules = ("layouts.maintenance", "layouts.users", "layouts.planner", "layouts.tariffs", "layouts.audit",
+                       "layouts.reports", "layouts._auth_parts", "layouts._site_parts")
     configured_app.server.test_client().get("/_dash-dependencies")  # Dash moves its callbacks into the app
     found = 0
     for cb in {**dash._callback.GLOBAL_CALLBACK_MAP, **configured_app.callback_map}.values():

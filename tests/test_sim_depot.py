@@ -99,14 +99,14 @@ def test_against_the_real_central_system(store, settings):
     from depot.ocpp.server import CentralSystem
 
     chargers, vehicles = [AC16, DC201], [VAN, TRUCK]
-    seed_store(store, chargers, vehicles)
+    passwords = seed_store(store, chargers, vehicles)  # security profile 1, real passwords
 
     async def main_() -> None:
         clock = ManualClock()
         cs = CentralSystem(store, settings, clock=clock)
         await cs.start()
         sim = SimulatedDepot(f"ws://127.0.0.1:{cs.port}/ocpp", chargers, vehicles, clock=clock, fault_rate=0.0,
-                             auto_schedule=False, tick_seconds=3600)
+                             auto_schedule=False, tick_seconds=3600, passwords=passwords)
         await sim.start()
         try:
             await sim.wait_connected(10)

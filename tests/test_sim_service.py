@@ -44,12 +44,12 @@ def test_uploads_and_firmware_updates_report_every_stage(db_url, url, firmware_e
     async def main() -> None:
         store = Store(db_url)
         store.migrate()
-        seed_store(store, CHARGERS, [], grid_kw=100.0)
+        passwords = seed_store(store, CHARGERS, [], grid_kw=100.0)
         settings = Settings(database_url=db_url, ocpp_port=0, simulator=False)
         cs = CentralSystem(store, settings)
         await cs.start()
         sim = SimulatedDepot(f"ws://127.0.0.1:{cs.port}", CHARGERS, [], clock=lambda: datetime.now(UTC),
-                             fault_rate=0.0, auto_schedule=False)
+                             fault_rate=0.0, auto_schedule=False, passwords=passwords)
         await sim.start()
         try:
             await sim.wait_connected(10)

@@ -1,4 +1,5 @@
-"""The store on a real SQLite file: schema migrations, domain values out, aware UTC, threads sharing a file."""
+"""The store on a real SQLite file and on PostgreSQL: schema migrations, domain values out, aware UTC, threads
+sharing a database."""
 
 import threading
 from datetime import UTC, datetime, timedelta
@@ -23,6 +24,8 @@ from depot.store import Store
 
 NOW = datetime(2026, 11, 21, 18, 0, tzinfo=UTC)
 
+pytestmark = pytest.mark.databases  # SQLite and PostgreSQL (tests/conftest.py)
+
 
 def test_migrate_creates_every_table_in_wal_mode_and_is_idempotent(store, db_url):
     store.migrate()
@@ -30,7 +33,13 @@ def test_migrate_creates_every_table_in_wal_mode_and_is_idempotent(store, db_url
     assert {"site", "chargers", "connectors", "vehicles", "id_tags", "transactions", "meter_samples",
             "events", "alembic_version"} <= names
     with store.engine.connect() as conn:
-        assert conn.execute(text("PRAGMA journal_mode")).scalar() == "wal"
+        heads = {r[0] for r in conn.execute(text("SELECT version_num FROM alembic_version"))}
+        if store.engine.dialect.name == "sqlite":
+            assert conn.execute(text("PRAGMA journal_mode")).scalar() == "wal"
+    from alembic.script import ScriptDirectory
+
+    from depot.store import MIGRATIONS
+    assert heads == set(ScriptDirectory(str(MIGRATIONS)).get_heads())  # every branch at its newest revision
 
 
 def test_charger_lifecycle_and_validation(store):
@@ -239,3 +248,63 @@ def test_a_connector_suspended_after_its_last_reading_draws_nothing(store):
                             transaction_id=tx.id)
     (view,), _ = store.floor_snapshot(NOW + timedelta(seconds=40))
     assert view.connectors[0].power_kw == 0.2
+
+
+def test_the_ids_of_the_growing_tables_count_past_32_bits(store):
+    """Raw frames, meter samples and charging commands pass 2**31 rows in the life of a large depot, where
+    PostgreSQL's INTEGER (and its SERIAL sequence) would stop: their ids are 64-bit on every database."""
+    from depot.store import enforcement as es
+
+    big = 2**31 + 10
+    store.add_charger(Charger("CP-1", 22.0))
+    with store.engine.begin() as conn:
+        conn.execute(text("INSERT INTO events (id, at, charger_id, direction, kind, payload) "
+                          "VALUES (:id, :at, 'CP-1', 'in', 'call', '{}')"), {"id": big, "at": NOW.replace(tzinfo=None)})
+        conn.execute(text("INSERT INTO meter_samples (id, charger_id, connector_id, at) VALUES (:id, 'CP-1', 1, :at)"),
+                     {"id": big, "at": NOW.replace(tzinfo=None)})
+        conn.execute(text("INSERT INTO charging_commands (id, at, charger_id, connector_id, purpose, profile_id, "
+                          "limit_kw, payload, status) VALUES (:id, :at, 'CP-1', 1, 'TxProfile', 1, 1.0, '{}', 'Pending')"),
+                     {"id": big, "at": NOW.replace(tzinfo=None)})
+        if store.engine.dialect.name == "postgresql":  # the sequences go on from there (SQLite: max(rowid) + 1)
+            for table in ("events", "meter_samples", "charging_commands"):
+                conn.execute(text(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), {big})"))
+    store.log_event(EventRecord(NOW, "CP-1", "in", "call", "Heartbeat", "{}"))
+    store.write_journal([EventRecord(NOW, "CP-1", "out", "result", "Heartbeat", "{}")], {"CP-1": NOW})
+    store.add_meter_samples("CP-1", 1, [MeterSample(NOW, 1.0)])
+    command = es.record_command(store, at=NOW, charger_id="CP-1", connector_id=1, purpose="TxProfile",
+                                profile_id=2, limit_kw=2.0, payload={})
+    with store.engine.connect() as conn:
+        assert conn.execute(text("SELECT max(id) FROM events")).scalar() == big + 2
+        assert conn.execute(text("SELECT max(id) FROM meter_samples")).scalar() == big + 1
+    assert command == big + 1
+
+
+def test_a_charger_id_longer_than_its_column_is_refused_on_every_database(store):
+    with pytest.raises(ValidationError, match="64"):
+        store.add_charger(Charger("C" * 65, 22.0))
+    store.add_charger(Charger("C" * 64, 22.0))
+    assert store.get_charger("C" * 64) is not None
+
+
+def test_the_power_pages_buckets_are_the_same_on_every_database(store):
+    """depot.web.power_buckets aggregates in the database: text bounds on SQLite, EXTRACT(epoch) elsewhere."""
+    import numpy as np
+
+    from depot.store import enforcement as es
+    from depot.web.power_buckets import charger_power, reading_series
+
+    store.add_charger(Charger("CP-1", 22.0), connectors=2)
+    store.add_charger(Charger("CP-2", 22.0))
+    t0 = NOW + timedelta(seconds=10)
+    for conn, offsets in ((1, ((0, 6000.0), (30, 8000.0), (60, 5000.0))), (2, ((10, 3000.0),)), (0, ((0, 99e3),))):
+        store.add_meter_samples("CP-1", conn, [MeterSample(t0 + timedelta(seconds=s), None, w) for s, w in offsets])
+    store.add_meter_samples("CP-2", 1, [MeterSample(NOW - timedelta(seconds=1), None, 1000.0)])  # the bucket before
+    for s, building, pv, limit in ((5, 50.0, 10.0, 100.0), (30, 70.0, None, 90.0), (65, 60.0, None, None)):
+        es.add_reading(store, es.SiteReading(NOW + timedelta(seconds=s), "test", building, pv, limit))
+    first = int(NOW.timestamp()) // 60
+    power = charger_power(store, {"CP-1": 0, "CP-2": 1}, 2, first, first + 4, 60, 0)
+    assert power.tolist() == [[10.0, 5.0, 5.0, 0.0], [0.0, 0.0, 0.0, 0.0]]  # connector 1 held one bucket; 0 left out
+    building, pv, limit = reading_series(store, first, first + 3, 60)
+    assert building[:2].tolist() == [60.0, 60.0] and np.isnan(building[2])  # means; unknown after
+    assert np.isnan(pv[1:]).all() and pv[0] == 10.0
+    assert limit[0] == 90.0 and np.isnan(limit[1:]).all()

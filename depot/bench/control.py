@@ -7,6 +7,11 @@ Each trial changes the grid connection in the database, as `depot site set` does
 notices it and sends new charging profiles, reductions first. Printed per trial: limit before → after,
 profiles sent and accepted, time to notice (the poll), time to apply (from the pass's start until every
 charger answered), the total, and the commanded sum afterwards. Target: total ≤ 2 s for 200 chargers.
+
+Then a steady phase (`--steady` s, 0 to skip; depot.bench.steady): nothing that matters changes, the
+building reading wiggles by 0.1 kW, the enforcement ticks every `--steady-tick` s and the periodic re-plan
+runs every `--replan-every` s; printed: plans per hour and TxProfiles per charger per hour. `--demo` measures
+the 20-charger demo instead (as `python app.py` runs it, on its 60× clock).
 """
 
 from __future__ import annotations
@@ -23,7 +28,7 @@ from pathlib import Path
 TARGET_S = 2.0
 
 
-def _simulate(url: str, n: int, ready, stop, plugged) -> None:
+def _simulate(url: str, n: int, ready, stop, plugged, passwords: dict[str, str]) -> None:
     """The simulated depot's process: connect every charger, plug a vehicle into each, run until told."""
     from depot.clock import utc_now
     from depot.sim.demo import demo_depot
@@ -32,7 +37,7 @@ def _simulate(url: str, n: int, ready, stop, plugged) -> None:
     async def run() -> None:
         chargers, vehicles = demo_depot(n)
         sim = SimulatedDepot(url, chargers, vehicles, clock=utc_now, fault_rate=0.0, auto_schedule=False,
-                             meter_interval=30, min_meter_gap=10.0)
+                             meter_interval=30, min_meter_gap=10.0, passwords=passwords)
         await sim.start()
         while sum(c.connected for c in sim.chargers) < n:
             await asyncio.sleep(0.2)
@@ -62,25 +67,52 @@ def _wait(predicate, timeout: float, what: str, step: float = 0.05):
     raise SystemExit(f"benchmark: {what} did not happen within {timeout:.0f} s")
 
 
-def main(argv: list[str] | None = None) -> int:
+def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m depot.bench control", description=__doc__.splitlines()[0])
-    parser.add_argument("--chargers", type=int, default=200)
+    parser.add_argument("--chargers", type=int, default=None, help="default 200 (--demo: 20)")
     parser.add_argument("--trials", type=int, default=5)
     parser.add_argument("--poll", type=float, default=0.25, help="site poll interval, s (default 0.25)")
-    args = parser.parse_args(argv)
+    parser.add_argument("--steady", type=float, default=None,
+                        help="steady phase after the trials, s (default 60, 0: none; --demo: measured, default 240)")
+    parser.add_argument("--steady-tick", type=float, default=15.0, help="enforcement tick in the steady phase, s")
+    parser.add_argument("--replan-every", type=float, default=5.0, help="periodic re-plan in the steady phase, s")
+    parser.add_argument("--demo", action="store_true", help="measure the demo depot (60× clock) instead")
+    parser.add_argument("--warmup", type=float, default=60.0, help="--demo: warm-up before measuring, s")
+    parser.add_argument("--fault-rate", type=float, default=0.0, help="--demo: simulated fault rate")
+    return parser
 
+
+def _demo(args: argparse.Namespace) -> int:
+    from depot.bench.steady import print_steady, run_demo
+
+    n = args.chargers or 20
+    result = run_demo(n, warmup=args.warmup, seconds=args.steady or 240.0, fault_rate=args.fault_rate, speed=60.0)
+    print_steady(result, label=f"steady demo, {n} chargers", speed=60.0)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    if args.demo:
+        return _demo(args)
+    args.chargers = 200 if args.chargers is None else args.chargers
+    args.steady = 60.0 if args.steady is None else args.steady
+    from depot.bench.steady import WigglingMeter, measure, print_steady, tune_jobs
     from depot.store import Store
 
+    steady = None
     with tempfile.TemporaryDirectory() as tmp:
         url = f"sqlite:///{Path(tmp) / 'control.sqlite3'}"
         store = Store(url)
         store.migrate()
-        _seed(store, args.chargers)
-        runtime = _start_runtime(url, store, args.poll)
+        passwords = _seed(store, args.chargers)
+        meter = WigglingMeter()  # the building: 0 kW during the trials, 0 / 0.1 kW in the steady phase
+        runtime = _start_runtime(url, store, args.poll, meter.url)
         ctx = mp.get_context("spawn")
         ready, stop, plugged = ctx.Event(), ctx.Event(), ctx.Value("i", 0)
         proc = ctx.Process(target=_simulate, daemon=True,
-                           args=(f"ws://127.0.0.1:{runtime.ocpp_port}", args.chargers, ready, stop, plugged))
+                           args=(f"ws://127.0.0.1:{runtime.ocpp_port}", args.chargers, ready, stop, plugged,
+                                 passwords))
         t_setup = time.perf_counter()
         proc.start()
         enforcer = runtime.enforcer
@@ -93,40 +125,52 @@ def main(argv: list[str] | None = None) -> int:
             print(f"set-up: {args.chargers} chargers connected, {sessions} charging under profiles in "
                   f"{time.perf_counter() - t_setup:.1f} s; grid {store.get_site().grid_kw:g} kW")
             rows = _trials(store, enforcer, args.trials)
+            if args.steady > 0:
+                meter.wiggle = True
+                tune_jobs(runtime, tick_s=args.steady_tick, replan_s=args.replan_every)
+                steady = measure(store, runtime, args.steady, args.chargers)
         finally:
             stop.set()
             proc.join(30)
             runtime.stop()
             store.dispose()
+            meter.close()
 
-    return _print_results(rows, args.chargers)
+    status = _print_results(rows, args.chargers)
+    if steady is not None:
+        print_steady(steady, label=f"\nsteady phase, {args.chargers} chargers (tick {args.steady_tick:g} s, "
+                                   f"re-plan every {args.replan_every:g} s, building ±{0.1:g} kW)")
+    return status
 
 
-def _seed(store, n: int) -> None:
-    """The demo depot of `n` chargers in the store, the grid at 40 % of their power, every vehicle due out."""
+def _seed(store, n: int) -> dict[str, str]:
+    """The demo depot of `n` chargers in the store, the grid at 40 % of their power, every vehicle due out;
+    returns the chargers' passwords (security profile 1)."""
     from depot.clock import utc_now
     from depot.planning.departures import Departure
     from depot.sim.demo import demo_depot, seed_store
 
     chargers, vehicles = demo_depot(n)
     total_kw = sum(c.max_kw for c in chargers)
-    seed_store(store, chargers, vehicles, grid_kw=round(0.4 * total_kw, 1))
+    passwords = seed_store(store, chargers, vehicles, grid_kw=round(0.4 * total_kw, 1))
     # every vehicle leaves in three hours needing most of its battery: the plan runs the site at its limit,
     # so each change of the limit forces real reductions and increases
     leave = utc_now() + timedelta(hours=3)
     store.replace_departures([Departure(v.id, leave, energy_kwh=round(0.8 * v.battery_kwh, 1)) for v in vehicles],
                              now=utc_now())
+    return passwords
 
 
-def _start_runtime(url: str, store, poll: float):
-    """The product's runtime (OCPP server, scheduler, planner, enforcer) on `store`, polling the site every `poll` s."""
+def _start_runtime(url: str, store, poll: float, building_url: str = ""):
+    """The product's runtime (OCPP server, scheduler, planner, enforcer) on `store`, polling the site every `poll` s
+    (the building from `building_url`, when given)."""
     from depot.clock import utc_now
     from depot.runtime import Runtime
     from depot.settings import Settings
 
     settings = Settings(database_url=url, ocpp_host="127.0.0.1", ocpp_port=0, simulator=False,
                         tick_seconds=3600.0, site_poll_seconds=poll, heartbeat_interval=300,
-                        station_max=False)
+                        station_max=False, site_limit_source=building_url)
     runtime = Runtime(settings, store, clock=utc_now)
     runtime.start()
     return runtime

@@ -78,6 +78,9 @@ def _answer_call(protocol: str, action: str, payload: dict) -> dict | None:
     return None
 
 
+BENCH_PASSWORD = "bench-password-0123456789"  # every bench charger's (security profile 1, HTTP Basic)
+
+
 class BenchCharger:
     """A charger reduced to what the benchmark needs: it sends, waits for each answer, answers the server."""
 
@@ -160,10 +163,12 @@ class BenchCharger:
 
     async def run(self, t_start: float, deadline: float, interval: float, rng: random.Random) -> None:
         from websockets.asyncio.client import connect
+        from websockets.headers import build_authorization_basic
 
+        auth = {"Authorization": build_authorization_basic(self.id, BENCH_PASSWORD)}
         try:
             async with connect(self.url, subprotocols=[self.protocol], open_timeout=60, ping_interval=None,
-                               max_queue=None) as ws:
+                               max_queue=None, additional_headers=auth) as ws:
                 self.ws = ws
                 receiver = asyncio.create_task(self.receive())
                 try:

@@ -53,6 +53,8 @@ def cpu_seconds(pid: int) -> float | None:
 
 
 def seed_db(db_url: str, ids: list[tuple[str, str]]) -> None:
+    from depot.bench.ocpp_load import BENCH_PASSWORD
+    from depot.clock import utc_now
     from depot.model import Charger, CurrentType, Protocol
     from depot.store import Store
 
@@ -60,6 +62,7 @@ def seed_db(db_url: str, ids: list[tuple[str, str]]) -> None:
     store.migrate()
     for cid, proto in ids:
         store.add_charger(Charger(id=cid, max_kw=22.0, current_type=CurrentType.AC, phases=3, protocol=Protocol(proto)))
+    store.set_charger_passwords({cid: BENCH_PASSWORD for cid, _ in ids}, now=utc_now())  # profile 1, as in a depot
     store.dispose()
 
 

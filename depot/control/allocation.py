@@ -1,7 +1,9 @@
 """PURE: turn the plan's current slot and live measurements into one power limit per connector.
 
 No I/O, no clock: `now` is a parameter. Rules, in order:
-1. Every connector starts from what the plan gives its vehicle now (0 for a session the plan does not know).
+0. No site limit set (`site_limit_kw` = math.inf, `SiteLimit.unset`): every connector gets its maximum.
+   Unset means no cap, never 0 A.
+1. Every scheduled connector starts from what the plan gives its vehicle now.
 2. Fail safe on stale data: a connector not heard of for longer than `stale_after` keeps
    only its floor (AC: 6 A per phase, the least it can charge at; DC: 0) — never its ceiling — and is
    counted at its commanded limit, not at its last reading.
@@ -10,7 +12,11 @@ No I/O, no clock: `now` is a parameter. Rules, in order:
    priority and earliest departure first, up to their maximum.
 4. The sum of limits never exceeds the site limit: when even the floors do not fit, the lowest priority
    connectors are switched off (limit 0) until they do.
-5. AC limits are whole amps per phase, 0 or ≥ 6 A; DC limits are kW with one decimal.
+5. Unscheduled sessions (`scheduled=False`: the plan has no power for them now, e.g. a vehicle or an
+   unknown id tag plugged in without a departure) charge now: they share the headroom the scheduled ones
+   leave (site limit − their limits), before the scheduled ones get more than planned, and never take from
+   what the scheduled ones are planned to draw. A stale one gets at most its floor.
+6. AC limits are whole amps per phase, 0 or ≥ 6 A; DC limits are kW with one decimal.
 """
 
 from __future__ import annotations
@@ -41,6 +47,7 @@ class ConnectorState:
     departure: datetime | None = None
     limit_kw: float | None = None  # the limit commanded now (None: none yet)
     limit_since: datetime | None = None  # when that limit was accepted: only later readings show unused power
+    scheduled: bool = True  # False: the plan has nothing for it now (no departure known): it gets headroom
 
     @property
     def key(self) -> tuple[str, int]:
@@ -83,22 +90,32 @@ def quantize(state: ConnectorState, kw: float) -> tuple[float, float | None]:
 
 def allocate(states: Sequence[ConnectorState], site_limit_kw: float, *, now: datetime,
              stale_after: timedelta = timedelta(seconds=60)) -> list[Allocation]:
+    if math.isinf(site_limit_kw):  # 0. no site limit set: no cap
+        return [Allocation(s.charger_id, s.connector_id, *quantize(s, s.max_kw), NO_CAP_REASON) for s in states]
     site_limit_kw = max(0.0, site_limit_kw)
     stale = {s.key for s in states if is_stale(s, now, stale_after)}
-    want, reason = _planned(states, stale)
-    spare = _take_back_unused(states, stale, want, reason)
-    order = sorted(states, key=_urgency)
-    if sum(want.values()) > site_limit_kw:
+    scheduled = [s for s in states if s.scheduled]
+    want, reason = _planned(scheduled, stale)
+    spare = _take_back_unused(scheduled, stale, want, reason)
+    order = sorted(scheduled, key=_urgency)
+    cut = sum(want.values()) > site_limit_kw
+    if cut:
         _cut_to_limit(order, site_limit_kw, want, reason)
-    else:
+    unscheduled = [s for s in states if not s.scheduled]
+    room = site_limit_kw - sum(quantize(s, want[s.key])[0] for s in scheduled)  # what their limits leave
+    _share_headroom(unscheduled, stale, room, want, reason)
+    if not cut:
         _redistribute(order, stale, min(site_limit_kw - sum(want.values()), spare), want, reason)
-    by_key = {s.key: s for s in states}
     out = []
     for s in states:
-        kw, amps = quantize(by_key[s.key], want[s.key])
+        kw, amps = quantize(s, want[s.key])
         out.append(Allocation(s.charger_id, s.connector_id, kw, amps, reason[s.key]))
     assert sum(a.limit_kw for a in out) <= site_limit_kw + 1e-6, "allocation exceeds the site limit"
     return out
+
+
+NO_CAP_REASON = "no site limit set: full power"
+HEADROOM_REASON = "no departure known: the site's headroom"
 
 
 _Wants = dict[tuple[str, int], float]
@@ -163,6 +180,60 @@ def _redistribute(order: Sequence[ConnectorState], stale: set[tuple[str, int]], 
             want[s.key] += extra
             room -= extra
             reason[s.key] = "plan + redistributed"
+
+
+def _share_headroom(unscheduled: Sequence[ConnectorState], stale: set[tuple[str, int]], room: float,
+                    want: _Wants, reason: _Reasons) -> None:
+    """5. The unscheduled sessions share `room` (what the scheduled ones leave) in equal parts up to what each
+    can use; when an AC share would fall below its 6 A floor, the least urgent is left out and the rest
+    share again (an AC connector cannot charge on less)."""
+    caps = {s.key: _usable_kw(s, s.key in stale) for s in unscheduled}
+    for s in unscheduled:
+        want[s.key] = 0.0
+        reason[s.key] = "stale data: floor only" if s.key in stale else HEADROOM_REASON
+    active = [s for s in sorted(unscheduled, key=_urgency) if caps[s.key] > 0]
+    while active:
+        shares = _water_fill({s.key: caps[s.key] for s in active}, max(0.0, room))
+        if all(shares[s.key] >= s.floor_kw - 1e-9 for s in active):
+            for s in active:
+                want[s.key] = shares[s.key]
+            break
+        left_out = active.pop()
+        reason[left_out.key] = "no departure known: no headroom left"
+    for s in unscheduled:
+        if want[s.key] <= 0 and reason[s.key] == HEADROOM_REASON:
+            reason[s.key] = "no departure known: no headroom left"
+
+
+def _usable_kw(s: ConnectorState, stale: bool) -> float:
+    """What an unscheduled connector can use: its floor on stale data, else its maximum, or what it draws plus
+    headroom when a reading under its own limit (after it was accepted: not the 0 W of a session just
+    begun) shows it draws clearly less (tapering, full)."""
+    if stale:
+        return s.floor_kw
+    if (s.limit_kw is not None and s.measured_kw is not None and s.measured_at is not None
+            and s.limit_since is not None and s.measured_at > s.limit_since
+            and s.measured_kw < UNUSED_FRACTION * s.limit_kw):
+        return min(s.max_kw, max(s.floor_kw, s.measured_kw + HEADROOM_KW))
+    return s.max_kw
+
+
+def _water_fill(caps: dict[tuple[str, int], float], room: float) -> dict[tuple[str, int], float]:
+    """Equal shares of `room`, none above its cap; what a capped one cannot use goes to the others."""
+    out = dict.fromkeys(caps, 0.0)
+    left = dict(caps)
+    while left and room > 1e-9:
+        share = room / len(left)
+        small = {k: c for k, c in left.items() if c <= share}
+        if not small:
+            for k in left:
+                out[k] = share
+            break
+        for k, c in small.items():
+            out[k] = c
+            room -= c
+            del left[k]
+    return out
 
 
 def _urgency(s: ConnectorState) -> tuple:

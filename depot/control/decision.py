@@ -7,6 +7,7 @@ applies what comes out (depot.control.sending sends it).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
@@ -112,9 +113,8 @@ def connector_rows(sessions: Sequence[Session], table: PlanTable | None, *, comm
                                commanded.get(s.key, defaults.get(s.charger.id)),
                                last[1] if last else None)
         planned_kw = planned[0] if planned else 0.0
-        if planned is None and s.status in (ConnectorStatus.CHARGING, ConnectorStatus.SUSPENDED_EV):
-            planned_kw = state.floor_kw  # not planned yet (a re-plan is coming): the floor, not the ceiling
-        state = replace(state, planned_kw=min(planned_kw, cap))
+        # not in the plan now (no departure known, or not planned yet): it charges on the site's headroom
+        state = replace(state, planned_kw=min(planned_kw, cap), scheduled=planned is not None)
         every.append(state)
         rows[s.key] = (s, state, planned)
     return every, rows
@@ -122,18 +122,38 @@ def connector_rows(sessions: Sequence[Session], table: PlanTable | None, *, comm
 
 def decide(every: Sequence[ConnectorState], rows: Mapping[Key, Row], untrusted: Collection[Key], budget_kw: float,
            *, table: PlanTable | None, share_kw: float, now: datetime, stale_after: timedelta) -> Decision:
-    """The target limits of the trusted sessions within `budget_kw`, and every session's profile inputs."""
+    """The target limits of the trusted sessions within `budget_kw`, and every session's profile inputs.
+    `budget_kw` is math.inf when no site limit is set: every connector then gets its maximum, flat (no
+    plan periods, so no later 0 A period either)."""
     states = [st for st in every if st.key not in untrusted]
+    uncapped = math.isinf(budget_kw)
     # the plan's later slots, scaled so that all profiles together fit the limit in force now at every
     # future instant too (a plan made for a higher limit must not step up at the next slot boundary)
     scale = slot_scale([rows[st.key][2] for st in states], budget_kw)
     slot_start = table.slot_start(now) if table else now
     slot_minutes = table.slot_minutes if table else 15.0
-    entries = {key: Entry(s, st, scaled(planned, scale, st.max_kw), slot_start, slot_minutes,
-                          quantize(st, min(st.max_kw, share_kw))[0])
-               for key, (s, st, planned) in rows.items()}
     target = allocate(states, budget_kw, now=now, stale_after=stale_after)
+    ahead = {} if uncapped else headroom_ahead(states, rows, scale, target, budget_kw)
+    entries = {key: Entry(s, st, None if uncapped else ahead.get(key, scaled(planned, scale, st.max_kw)), slot_start,
+                          slot_minutes, quantize(st, min(st.max_kw, share_kw))[0])
+               for key, (s, st, planned) in rows.items()}
     return Decision(states, entries, target, budget_kw)
+
+
+def headroom_ahead(states: Sequence[ConnectorState], rows: Mapping[Key, Row], scale: list[float],
+                   target: Sequence[Allocation], budget_kw: float) -> dict[Key, list[float]]:
+    """The unscheduled sessions' profile per coming slot: their limit now, and in each later slot no more than
+    their part (in proportion to now) of what the scheduled sessions' plan leaves free then, so that when
+    the planned vehicles step up at a slot boundary the site limit still holds before the next pass."""
+    unscheduled = {st.key for st in states if not st.scheduled}
+    now_kw = {a.key: a.limit_kw for a in target if a.key in unscheduled}
+    total = sum(now_kw.values())
+    if total <= 0:
+        return {}
+    planned = [scaled(rows[st.key][2], scale, st.max_kw) for st in states if st.scheduled]
+    width = max((len(p) for p in planned if p), default=0)
+    free = [max(0.0, budget_kw - sum(p[k] for p in planned if p and k < len(p))) for k in range(1, width)]
+    return {key: [kw] + [min(kw, f * kw / total) for f in free] for key, kw in now_kw.items()}
 
 
 def scaled(planned: list[float] | None, scale: list[float], cap: float) -> list[float] | None:

@@ -6,7 +6,8 @@ apply (depot.control.sending: SetChargingProfile):
   fault, a new plan, a site-limit change: depot.control.site_source polls the building);
 - reductions first; increases only after the reductions were answered, and cut to what still fits, so the
   sum of commanded limits never exceeds the site limit, not even between two messages;
-- after a charger boots or connects: its fail-safe defaults (depot.control.sending);
+- after a charger boots or connects: its fail-safe defaults (depot.control.sending), retried and alerted
+  when they do not go in (depot.control.failsafe);
 - verification: a charger that rejects a profile, or draws above its limit beyond a tolerance for longer
   than a grace time, is flagged and planned without being trusted (depot.control.trust);
 - every profile sent and its answer is stored.
@@ -32,9 +33,11 @@ from depot.control.decision import (
     decide,
     reserved_kw,
 )
+from depot.control.failsafe import FailSafe
+from depot.control.profile_hold import in_force_kw, risen_at, steady_decision
 from depot.control.sending import ProfileSender
 from depot.control.site_source import SiteSource
-from depot.control.sitelimit import SiteLimit
+from depot.control.sitelimit import SiteLimit, limit_moved
 from depot.control.trust import Trust
 from depot.planning.snapshot import WORKING
 
@@ -84,6 +87,7 @@ class Enforcer:
         self.site = SiteSource(self.store, self.settings)
         self.trust = Trust(runtime)
         self.sender = ProfileSender(runtime, self.trust, self.site)
+        self.failsafe = FailSafe(self.sender)
         self.limit: SiteLimit | None = None
         self.last_pass: PassResult | None = None
         self.passes = 0
@@ -92,6 +96,7 @@ class Enforcer:
         self._task: asyncio.Task | None = None
         self.history: deque[PassResult] = deque(maxlen=50)
         self._plan_cache: tuple[int, PlanTable] | None = None  # the active plan, parsed once per version
+        self.held: set[Key] = set()  # connectors whose accepted TxProfile stays this pass (profile_hold)
         self.closed = False
 
     @property
@@ -120,7 +125,7 @@ class Enforcer:
         if self.closed:
             return
         if kind in ("boot", "connected"):
-            asyncio.ensure_future(self.sender.apply_defaults(event.charger_id, force=kind == "boot"))
+            self.failsafe.request(event.charger_id, force=kind == "boot")  # retried and alerted (failsafe.py)
         if kind == "plan" or kind in ENFORCE_EVENTS or (kind == "status" and detail.get("status") in ENFORCE_STATUSES):
             self.request(f"{kind} {getattr(event, 'charger_id', '')}".strip())
 
@@ -135,6 +140,7 @@ class Enforcer:
     async def close(self) -> None:
         """Stop taking work and wait out a pass under way (at shutdown)."""
         self.closed = True
+        await self.failsafe.close()
         if self._task is not None and not self._task.done():
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -164,7 +170,7 @@ class Enforcer:
             limit = self.site.record(reading, charging_kw=self.site.charging_kw(), now=now)
         previous = self.limit
         self.limit = limit
-        if previous is None or abs(previous.limit_kw - limit.limit_kw) >= LIMIT_CHANGE_KW:
+        if previous is None or limit_moved(previous, limit, by_kw=LIMIT_CHANGE_KW):
             self.request("site limit changed")  # now, with the plan in force, capped by the new limit …
             if previous is not None:
                 self.runtime.request_replan("site limit changed")  # … then with a plan made for it
@@ -178,6 +184,8 @@ class Enforcer:
     async def _pass(self, reason: str) -> PassResult:
         now = self.clock()
         limit = self.current_limit(now)
+        if self.limit is not None and self.limit.unset != limit.unset:  # set (or unset): seen before the poll
+            self.runtime.request_replan("site limit changed")
         self.limit = limit
         sessions = self._gather(now)
         decision = self._decide(sessions, limit, now)
@@ -211,6 +219,8 @@ class Enforcer:
         sessions = self.sessions(now)
         for key in self.sender.forget_ended({s.key for s in sessions}):
             self.trust.forget(key)
+        for key, (payload, _) in self.sender.sent.items():  # an accepted schedule moves on by itself
+            self.sender.commanded[key] = in_force_kw(payload, now)
         self.trust.reload()
         return sessions
 
@@ -218,11 +228,18 @@ class Enforcer:
         table = self._plan_table()
         untrusted = self.trust.untrusted(sessions)
         budget = max(0.0, limit.limit_kw - reserved_kw(sessions, untrusted, self.sender.commanded))
+        # a limit in force "since" it last rose, also by itself at a slot boundary (depot.control.profile_hold)
+        since = {k: (p, risen_at(p, t, now)) for k, (p, t) in self.sender.sent.items()}
         every, rows = connector_rows(sessions, table, commanded=self.sender.commanded,
-                                     defaults=self.sender.defaults, sent=self.sender.sent, now=now)
+                                     defaults=self.sender.defaults, sent=since, now=now)
         self.trust.verify(every, self.sender.commanded, now)  # untrusted chargers too: they may recover
-        return decide(every, rows, untrusted, budget, table=table, share_kw=self.sender.site_share_kw(now),
-                      now=now, stale_after=timedelta(seconds=self.settings.stale_after_s))
+        decision = decide(every, rows, untrusted, budget, table=table, share_kw=self.sender.site_share_kw(now),
+                          now=now, stale_after=timedelta(seconds=self.settings.stale_after_s))
+        # what the chargers already hold (to within a step) is not sent again (depot.control.profile_hold)
+        decision, self.held = steady_decision(decision, self.sender.sent, self.sender.commanded,
+                                              lambda e, a: self.sender.payload(e, a, now), now=now,
+                                              hours=self.settings.profile_hours)
+        return decision
 
     async def _apply(self, decision: Decision, result: PassResult, now: datetime) -> None:
         """Reductions first, then the increases that still fit after the reductions were answered."""
@@ -244,7 +261,8 @@ class Enforcer:
     async def _refresh_schedules(self, decision: Decision, result: PassResult, now: datetime) -> None:
         """Limits unchanged but the plan's later periods moved (a new plan): refresh those schedules."""
         commanded = self.sender.commanded
-        refresh = [a for a in decision.target if a.key in commanded and abs(commanded[a.key] - a.limit_kw) < 0.05]
+        refresh = [a for a in decision.target if a.key in commanded and abs(commanded[a.key] - a.limit_kw) < 0.05
+                   and a.key not in self.held]
         stale = [a for a in refresh if not self.sender.schedule_current(decision.entries[a.key], a, now)]
         if stale:
             result.steps.append(f"refresh {len(stale)}")

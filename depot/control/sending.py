@@ -3,14 +3,18 @@
 - TxProfiles of the running sessions, several at once: recorded in one transaction, sent concurrently,
   answers recorded in one transaction;
 - after a charger boots or connects, the fail-safe defaults: a TxDefaultProfile with its safe share of the
-  worst-case site limit (so the limit holds if this server stops) and, when enabled, a station max profile
-  at its rated power (sent only when it changes: it wears charger flash);
+  worst-case site limit (so the limit holds if this server stops; its own maximum when no grid connection
+  limit is set: unset is no cap, never 0 A) and, when enabled, a station max profile
+  at its rated power (sent only when it changes: it wears charger flash); each built at send time for the
+  protocol of the connection it goes out on (depot.control.failsafe retries them and alerts);
 - every profile sent and its answer is stored; rejections and acceptances go to the trust bookkeeping.
 """
 
 from __future__ import annotations
 
 import asyncio
+import math
+from dataclasses import replace
 from datetime import datetime
 from typing import TYPE_CHECKING
 
@@ -24,11 +28,14 @@ from depot.control.profiles import (
     station_max_profile,
     tx_default_profile,
 )
-from depot.errors import ChargerError, ProfileRejected
+from depot.errors import ChargerError, ProfileRejected, ValidationError
 from depot.model import Charger, Protocol
 from depot.store import enforcement as es
 
 if TYPE_CHECKING:  # pragma: no cover
+    from collections.abc import Callable
+
+    from depot.control.profiles import Target
     from depot.control.site_source import SiteSource
     from depot.control.trust import Trust
     from depot.runtime import Runtime
@@ -47,6 +54,7 @@ class ProfileSender:
         self.commanded: dict[Key, float] = {}  # limits the chargers accepted, kW
         self.sent: dict[Key, tuple[dict, datetime]] = {}  # last accepted TxProfile and when
         self.defaults: dict[str, float] = {}  # TxDefaultProfile limit accepted per charger
+        self.defaults_on: dict[str, Protocol] = {}  # … and the protocol it was accepted over
         self._share_cache: tuple[tuple[float, int], float] | None = None
 
     def forget_ended(self, live: set[Key]) -> list[Key]:
@@ -64,10 +72,11 @@ class ProfileSender:
         return min(charger.max_kw, self.site_share_kw(now))
 
     def site_share_kw(self, now: datetime) -> float:
-        """The worst-case site limit divided over every connector (a TxDefaultProfile limits each connector)."""
-        site = self.store.get_site()
-        worst = max(0.0, site.grid_kw - site.safety_margin_kw
-                    - (self.site.building_max_kw(site.grid_kw) if self.settings.site_limit_source else 0.0))
+        """The worst-case site limit divided over every connector (a TxDefaultProfile limits each connector);
+        math.inf when no grid connection limit is set: each charger then defaults to its own maximum."""
+        worst = self.site.worst_case_kw()
+        if math.isinf(worst):
+            return math.inf
         key = (worst, self.store.count("chargers"))
         if self._share_cache is None or self._share_cache[0] != key:
             views, _ = self.store.floor_snapshot(now, default_heartbeat=self.settings.heartbeat_interval)
@@ -75,25 +84,54 @@ class ProfileSender:
             self._share_cache = (key, worst / max(1, connectors))
         return self._share_cache[1]
 
-    async def apply_defaults(self, charger_id: str, *, force: bool = False) -> None:
+    def protocol_of(self, charger_id: str) -> Protocol | None:
+        """The protocol of the charger's open connection now (None: not connected)."""
+        central = self.runtime.central
+        return None if central is None else central.connected().get(charger_id)
+
+    async def apply_defaults(self, charger_id: str, *, force: bool = False) -> list[str]:
+        """The fail-safe defaults of a charger that booted or connected; returns what did not go in ([] when
+        all is in force, nothing was due, or the charger is not connected). Each profile is built at send
+        time for the protocol of the connection it goes out on (`protocol_of`), never the stored protocol: a
+        charger id may reconnect speaking the other version before (or without) a BootNotification.
+        depot.control.failsafe retries what failed and alerts."""
         charger = self.store.get_charger(charger_id)
-        if charger is None or charger.site_meter:
-            return
+        if charger is None or charger.site_meter or self.protocol_of(charger_id) is None:
+            return []
         now = self.clock()
-        target = target_of(charger)
+        failed: list[str] = []
         probe = ConnectorState(charger.id, 0, charger.current_type, charger.phases, charger.max_kw, 0.0)
         share, _ = quantize(probe, self.default_share_kw(charger, now))
-        if force or self.defaults.get(charger_id) != share:
-            ok = await self.send(charger, 0, "TxDefaultProfile", TX_DEFAULT_PROFILE_ID, share,
-                                 tx_default_profile(target, share, now=now), now)
-            if ok:
-                self.defaults[charger_id] = share
-        if self.settings.station_max:
-            purpose = "ChargePointMaxProfile" if charger.protocol == Protocol.OCPP16 else "ChargingStationMaxProfile"
+        due = self.defaults.get(charger_id) != share or self.defaults_on.get(charger_id) != self.protocol_of(charger_id)
+        if force or due:
+            protocol, status, detail = await self._send_default(
+                charger, TX_DEFAULT_PROFILE_ID, share, lambda t: tx_default_profile(t, share, now=now), now)
+            if status == "Accepted":
+                self.defaults[charger_id], self.defaults_on[charger_id] = share, protocol
+            else:
+                failed.append(f"TxDefaultProfile {status.lower()}: {detail}")
+        protocol = self.protocol_of(charger_id)
+        if self.settings.station_max and protocol is not None:
+            purpose = "ChargePointMaxProfile" if protocol == Protocol.OCPP16 else "ChargingStationMaxProfile"
             last = es.last_accepted(self.store, charger_id, purpose)
             if last is None or abs(last.limit_kw - charger.max_kw) > 0.05:
-                await self.send(charger, 0, purpose, STATION_MAX_PROFILE_ID, charger.max_kw,
-                                station_max_profile(target, charger.max_kw, now=now), now)
+                _, status, detail = await self._send_default(
+                    charger, STATION_MAX_PROFILE_ID, charger.max_kw,
+                    lambda t: station_max_profile(t, charger.max_kw, now=now), now)
+                if status != "Accepted":
+                    failed.append(f"{purpose} {status.lower()}: {detail}")
+        return failed
+
+    async def _send_default(self, charger: Charger, profile_id: int, limit_kw: float,
+                            build: Callable[[Target], dict], now: datetime) -> tuple[Protocol | None, str, str | None]:
+        """Build one default profile for the protocol the charger speaks now, and send it."""
+        protocol = self.protocol_of(charger.id)
+        if protocol is None:
+            return None, "Failed", "not connected"
+        payload = build(replace(target_of(charger), protocol=protocol))
+        status, detail = await self._send(charger, 0, payload["chargingProfilePurpose"], profile_id, limit_kw,
+                                          payload, now)
+        return protocol, status, detail
 
     # ------------------------------------------------------------ TxProfiles
 
@@ -140,7 +178,7 @@ class ProfileSender:
             await self.runtime.central.set_charging_profile(charger.id, connector_id, payload)
         except ProfileRejected as exc:
             return "Rejected", exc.status
-        except ChargerError as exc:
+        except (ChargerError, ValidationError) as exc:  # ValidationError: the payload breaks this protocol's schema
             return "Failed", str(exc)
         return "Accepted", None
 
@@ -148,6 +186,11 @@ class ProfileSender:
                    payload: dict, now: datetime) -> bool | None:
         """One SetChargingProfile (defaults, station max), stored with its answer. True accepted, False
         rejected, None failed."""
+        status, _ = await self._send(charger, connector_id, purpose, profile_id, limit_kw, payload, now)
+        return {"Accepted": True, "Rejected": False}.get(status)
+
+    async def _send(self, charger: Charger, connector_id: int, purpose: str, profile_id: int, limit_kw: float,
+                    payload: dict, now: datetime) -> tuple[str, str | None]:
         cid = es.record_command(self.store, at=now, charger_id=charger.id, connector_id=connector_id,
                                 purpose=purpose, profile_id=profile_id, limit_kw=limit_kw, payload=payload)
         status, detail = await self.call(charger, connector_id, payload)
@@ -156,4 +199,4 @@ class ProfileSender:
             self.trust.rejected(charger.id, f"{purpose} {detail}")
         elif status == "Accepted":
             self.trust.accepted(charger.id)
-        return {"Accepted": True, "Rejected": False}.get(status)
+        return status, detail

@@ -3,7 +3,8 @@
 Sources (`site_limit_source`): "simulator" (the demo building), "meter" (the chargers marked as site
 meters, summed; a missing one is the worst case, not zero), an http(s) URL answering JSON
 (depot.control.sitelimit.parse_http_reading), or none. The limit itself is the pure rule of
-depot.control.sitelimit: a missing or stale reading counts as the building at its maximum.
+depot.control.sitelimit: a missing or stale reading counts as the building at its maximum, and no grid
+connection configured is no cap (`SiteLimit.unset`), never a cap of zero.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from depot.control.sitelimit import (
     parse_http_reading,
     site_limit,
     worst_building_kw,
+    worst_case_kw,
 )
 from depot.store import enforcement as es
 
@@ -40,6 +42,13 @@ class SiteSource:
     def building_max_kw(self, grid_kw: float) -> float:
         return worst_building_kw(self.settings.building_max_kw, grid_kw)
 
+    def worst_case_kw(self) -> float:
+        """The least the site limit can be (building at its maximum, when a source is configured); math.inf
+        when no grid connection is set."""
+        site = self.store.get_site()
+        building = self.building_max_kw(site.grid_kw) if self.settings.site_limit_source else 0.0
+        return worst_case_kw(site.grid_kw, site.safety_margin_kw, building)
+
     def current_limit(self, now: datetime) -> SiteLimit:
         """The limit in force from the newest stored reading."""
         site = self.store.get_site()
@@ -59,7 +68,7 @@ class SiteSource:
                            stale_after=timedelta(seconds=self.settings.stale_after_s),
                            building_max_kw=self.building_max_kw(site.grid_kw))
         es.add_reading(self.store, es.SiteReading(reading.at, self.settings.site_limit_source or "none",
-                                                  reading.building_kw, reading.pv_kw, limit.limit_kw, charging_kw))
+                                                  reading.building_kw, reading.pv_kw, limit.capped_kw, charging_kw))
         return limit
 
     def charging_kw(self) -> float:

@@ -74,6 +74,10 @@ class Hub(typing.Protocol):
 
     def after_boot(self, charger_id: str) -> None: ...
 
+    def connected(self) -> dict[str, Protocol]: ...
+
+    async def trigger_message(self, charger_id: str, what: str, connector_id: int | None = None) -> Any: ...
+
 
 # ---------------------------------------------------------------- CALLERROR codes per version
 

@@ -1,10 +1,11 @@
-"""The OCPP central system: one websockets server, OCPP 1.6J and 2.0.1 on one port, one outbound call path.
+"""The OCPP central system: a ws listener (and a wss one with a certificate), 1.6J and 2.0.1 on each, one call path.
 
 Everything here runs on the runtime's asyncio loop (the `ocpp` package is not thread safe); other threads
-hand coroutines to the runtime. A charger connects to `ws://host:port/<anything>/<charge point id>` offering
-`ocpp2.0.1` and/or `ocpp1.6` (we prefer 2.0.1). Unknown ids are refused with HTTP 404 during the handshake
-unless `settings.accept_unknown_chargers` (commissioning mode), a handshake offering neither subprotocol is
-refused with HTTP 400 by websockets. Each connection gets a version-specific ChargePoint
+hand coroutines to the runtime. A charger connects to `ws://host:port/<anything>/<charge point id>` (security
+profiles 0, 1) or `wss://host:tls-port/…/<id>` (2, 3; with a server certificate) offering `ocpp2.0.1` and/or
+`ocpp1.6` (we prefer 2.0.1). `depot.ocpp.security` checks its credentials before any OCPP frame: bad, missing
+or an unknown id (unless commissioning mode) get HTTP 401, no id 404, neither subprotocol 400 (websockets).
+An authenticated connection replaces an open one of the same charger. Each connection gets a version-specific ChargePoint
 (`depot.ocpp.v16.ChargePoint16` / `depot.ocpp.v201.ChargePoint201`) that persists every message before it answers.
 
 Every request to a charger goes through `CentralSystem.call`: it awaits `ChargePoint.call(suppress=False)`,
@@ -41,6 +42,7 @@ from depot.model import Capabilities, EventRecord, Protocol, Transaction
 from depot.ocpp import v16 as ocpp16
 from depot.ocpp import v201 as ocpp201
 from depot.ocpp.base import LOGGER, ChargerEvent, DepotChargePoint
+from depot.ocpp.security import LoginGuard, RedactAuthorization, server_tls_context
 from depot.settings import Settings
 from depot.store import Store
 
@@ -59,6 +61,10 @@ def charger_id_from_path(path: str) -> str:
     """The charge point id: the last non-empty segment of the URL path, percent-decoded ("" if none)."""
     segments = [s for s in urlsplit(path).path.split("/") if s]
     return unquote(segments[-1]) if segments else ""
+
+
+def _remote(ws: ServerConnection) -> str:
+    return str((ws.remote_address or ("?",))[0])
 
 
 def _plain(value: Any) -> Any:
@@ -86,6 +92,8 @@ class CentralSystem:
         self.clock = clock
         self.on_event = on_event
         self._server: Server | None = None
+        self._tls_server: Server | None = None
+        self.guard = LoginGuard(store, settings, clock)
         self._chargers: dict[str, DepotChargePoint] = {}
         self._tasks: set[asyncio.Task] = set()
         self._events: list[EventRecord] = []
@@ -99,19 +107,34 @@ class CentralSystem:
     async def start(self) -> None:
         if self._server is not None:
             raise RuntimeError("the central system is already started")
-        self._server = await serve(self._serve_connection, self.settings.ocpp_host, self.settings.ocpp_port,
-                                   subprotocols=SUBPROTOCOLS, process_request=self._check_handshake,
-                                   logger=logging.getLogger("depot.ocpp.websocket"))
+        ws_log = logging.getLogger("depot.ocpp.websocket")
+        if not any(isinstance(f, RedactAuthorization) for f in ws_log.filters):
+            ws_log.addFilter(RedactAuthorization())
+        tls, s = None, self.settings
+        if s.ocpp_tls_cert:
+            tls = server_tls_context(s.ocpp_tls_cert, s.ocpp_tls_key, s.ocpp_client_ca)  # fails before listening
+        self._server = await serve(self._serve_connection, s.ocpp_host, s.ocpp_port, subprotocols=SUBPROTOCOLS,
+                                   process_request=self._check_handshake, logger=ws_log)
+        if tls is not None:
+            self._tls_server = await serve(self._serve_connection, s.ocpp_host, s.ocpp_tls_port, ssl=tls,
+                                           subprotocols=SUBPROTOCOLS, process_request=self._check_handshake,
+                                           logger=ws_log)
         self._journal_task = asyncio.ensure_future(self._journal_writer())
-        LOGGER.info("OCPP central system listening on %s:%s", self.settings.ocpp_host, self.port)
+        LOGGER.info("OCPP central system listening on %s:%s", s.ocpp_host, self.port)
+        if self._tls_server is not None:
+            LOGGER.info("OCPP central system listening on %s:%s (wss%s)", s.ocpp_host, self.tls_port,
+                        ", client certificates" if s.ocpp_client_ca else "")
 
     async def stop(self) -> None:
         """Close every charger connection (1001 going away), then the server, then our follow-up tasks."""
         if self._server is None:
             return
-        server, self._server = self._server, None
-        server.close()
-        await server.wait_closed()
+        servers = [x for x in (self._server, self._tls_server) if x is not None]
+        self._server = self._tls_server = None
+        for server in servers:
+            server.close()
+        for server in servers:
+            await server.wait_closed()
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
@@ -153,20 +176,23 @@ class CentralSystem:
             raise RuntimeError("the central system is not started")
         return self._server.sockets[0].getsockname()[1]
 
+    @property
+    def tls_port(self) -> int:
+        if self._tls_server is None:
+            raise RuntimeError("the wss listener is not started (no --ocpp-tls-cert)")
+        return self._tls_server.sockets[0].getsockname()[1]
+
     def connected(self) -> dict[str, Protocol]:
         """Charger ids with an open websocket, and the protocol each speaks."""
         return {cid: cp.protocol for cid, cp in self._chargers.items()}
 
     # ------------------------------------------------------------ connections
 
-    def _check_handshake(self, connection: ServerConnection, request: Request) -> Response | None:
+    async def _check_handshake(self, connection: ServerConnection, request: Request) -> Response | None:
         charger_id = charger_id_from_path(request.path)
         if not charger_id:
             return connection.respond(HTTPStatus.NOT_FOUND, "No charge point id in the URL path.\n")
-        if self.settings.accept_unknown_chargers or self.store.get_charger(charger_id) is not None:
-            return None
-        LOGGER.warning("refused unknown charge point %r (commissioning mode is off)", charger_id)
-        return connection.respond(HTTPStatus.NOT_FOUND, "Unknown charge point.\n")
+        return await self.guard.admit(connection, request, charger_id)
 
     async def _serve_connection(self, ws: ServerConnection) -> None:
         charger_id = charger_id_from_path(ws.request.path)
@@ -181,8 +207,9 @@ class CentralSystem:
         cp = _CHARGE_POINTS[protocol](charger_id, ws, self)
         previous = self._chargers.get(charger_id)
         self._chargers[charger_id] = cp
-        if previous is not None:  # a reconnect while the old socket still looked open: the new one wins
+        if previous is not None:  # an authenticated reconnect while the old socket still looked open: it wins
             LOGGER.warning("charger %s connected again: closing its previous connection", charger_id)
+            self.guard.replaced(charger_id, _remote(previous._connection), _remote(ws))
             self.spawn(previous._connection.close(1000, "replaced by a new connection"), f"close old {charger_id}")
         self.store.touch(charger_id, now)
         self.emit(ChargerEvent(charger_id, "connected", now, detail={"protocol": protocol.value}))

@@ -15,12 +15,15 @@ from ocpp.v16.enums import Action, DataTransferStatus, RegistrationStatus
 
 from depot.model import Capabilities, ConnectorStatus, Protocol, Transaction
 from depot.ocpp.base import KNOWN_VENDORS, LOGGER, DepotChargePoint
+from depot.ocpp.reconcile import Reconciling
 from depot.ocpp.values import as_int, parse_meter_values, parse_time, rate_unit, sample_detail
+from depot.store.sessions import inferred_stop
 
 
-class ChargePoint16(DepotChargePoint, ChargePoint):
+class ChargePoint16(Reconciling, DepotChargePoint, ChargePoint):
     protocol = Protocol.OCPP16
     actions = Action
+    FREE = frozenset({ConnectorStatus.AVAILABLE, ConnectorStatus.FINISHING})  # no transaction runs (sessions closed)
 
     # ------------------------------------------------------------ core profile
 
@@ -35,6 +38,7 @@ class ChargePoint16(DepotChargePoint, ChargePoint):
                                model=charge_point_model,
                                serial=charge_point_serial_number or charge_box_serial_number,
                                firmware=firmware_version, heartbeat_interval=interval)
+        self.reconcile_on_boot()
         self.emit("boot", vendor=charge_point_vendor, model=charge_point_model, firmware=firmware_version)
         return call_result.BootNotification(current_time=now.isoformat(), interval=interval,
                                             status=RegistrationStatus.accepted)
@@ -42,6 +46,7 @@ class ChargePoint16(DepotChargePoint, ChargePoint):
     @after(Action.boot_notification)
     def after_boot_notification(self, **kwargs):
         self.hub.after_boot(self.id)
+        return self.verify_after_boot()
 
     @on(Action.heartbeat)
     def on_heartbeat(self, **kwargs):
@@ -54,6 +59,7 @@ class ChargePoint16(DepotChargePoint, ChargePoint):
         self.store.set_connector_status(self.id, connector_id, state, now=self.now(), error_code=error_code,
                                         vendor_error_code=vendor_error_code, info=info)
         self.emit("status", connector_id, status=state.value, error_code=error_code, info=info)
+        self.reconcile_status(connector_id, state)
         if state is ConnectorStatus.FAULTED or error_code != "NoError":
             self.emit("fault", connector_id, status=state.value, error_code=error_code,
                       vendor_error_code=vendor_error_code, info=info)
@@ -74,21 +80,22 @@ class ChargePoint16(DepotChargePoint, ChargePoint):
 
     def _resent_or_new(self, connector_id: int, id_tag: str, started, meter_start_wh: float) -> Transaction:
         running = self.store.active_transaction_on(self.id, connector_id)
-        if running is not None:
-            if (running.id_tag, running.started_at, running.meter_start_wh) == (id_tag, started, meter_start_wh):
-                return running  # the same StartTransaction again (our answer was lost): same transactionId
-            LOGGER.warning("charger %s: connector %s starts a new transaction while %s was open; closing it",
-                           self.id, connector_id, running.id)
-            self.store.stop_transaction(self.id, stopped_at=started, transaction_id=running.id, reason="Superseded")
-        return self.store.start_transaction(self.id, connector_id, id_tag, started_at=started,
-                                            meter_start_wh=meter_start_wh)
+        if running is not None and (running.id_tag, running.started_at, running.meter_start_wh) == (
+                id_tag, started, meter_start_wh):
+            tx = running  # the same StartTransaction again (our answer was lost): same transactionId
+        else:
+            self.supersede(connector_id, started)  # what was still open on this connector is over
+            tx = self.store.start_transaction(self.id, connector_id, id_tag, started_at=started,
+                                              meter_start_wh=meter_start_wh)
+        self.one_connector_per_vehicle(tx)
+        return tx
 
     @on(Action.stop_transaction)
     def on_stop_transaction(self, meter_stop: int, timestamp: str, transaction_id: int, reason: str | None = None,
                             id_tag: str | None = None, transaction_data: list | None = None, **kwargs):
         stopped = parse_time(timestamp, self.now())
         tx = self.store.find_transaction(self.id, transaction_id=transaction_id)
-        if tx is None or not tx.active:  # unknown, or the same StopTransaction again
+        if tx is None or not (tx.active or inferred_stop(tx)):  # unknown, or the same StopTransaction again
             LOGGER.warning("charger %s: StopTransaction for %s transaction %s", self.id,
                            "unknown" if tx is None else "already stopped", transaction_id)
         else:

@@ -16,7 +16,9 @@ from ocpp.v201.enums import Action, DataTransferStatusEnumType, RegistrationStat
 from depot.errors import ValidationError
 from depot.model import Capabilities, ConnectorStatus, MeterSample, Protocol, Transaction
 from depot.ocpp.base import KNOWN_VENDORS, LOGGER, DepotChargePoint
+from depot.ocpp.reconcile import Reconciling
 from depot.ocpp.values import as_int, parse_meter_values, parse_time, rate_unit, sample_detail
+from depot.store.sessions import inferred_stop
 
 RUNNING = (ConnectorStatus.CHARGING, ConnectorStatus.SUSPENDED_EV, ConnectorStatus.SUSPENDED_EVSE)
 CHARGING_STATE = {"Charging": ConnectorStatus.CHARGING, "EVConnected": ConnectorStatus.PREPARING,
@@ -38,7 +40,7 @@ def _energy(samples: list[MeterSample], last: bool) -> float | None:
     return readings[-1 if last else 0].energy_wh
 
 
-class ChargePoint201(DepotChargePoint, ChargePoint):
+class ChargePoint201(Reconciling, DepotChargePoint, ChargePoint):
     protocol = Protocol.OCPP201
     actions = Action
 
@@ -53,6 +55,7 @@ class ChargePoint201(DepotChargePoint, ChargePoint):
         self.store.record_boot(self.id, protocol=self.protocol, now=now, vendor=vendor, model=model,
                                serial=charging_station.get("serial_number"), firmware=firmware,
                                heartbeat_interval=interval)
+        self.reconcile_on_boot()
         self.emit("boot", vendor=vendor, model=model, firmware=firmware, reason=reason)
         return call_result.BootNotification(current_time=now.isoformat(), interval=interval,
                                             status=RegistrationStatusEnumType.accepted)
@@ -60,6 +63,7 @@ class ChargePoint201(DepotChargePoint, ChargePoint):
     @after(Action.boot_notification)
     def after_boot_notification(self, **kwargs):
         self.hub.after_boot(self.id)
+        return self.verify_after_boot()
 
     @on(Action.heartbeat)
     def on_heartbeat(self, **kwargs):
@@ -77,6 +81,7 @@ class ChargePoint201(DepotChargePoint, ChargePoint):
         else:
             state = ConnectorStatus(connector_status)
         self._set_status(evse_id, state, connector_status=connector_status, evse_connector_id=connector_id)
+        self.reconcile_status(evse_id, state)
         if state is ConnectorStatus.FAULTED:
             self.emit("fault", evse_id, status=state.value, evse_connector_id=connector_id)
         return call_result.StatusNotification()
@@ -105,12 +110,18 @@ class ChargePoint201(DepotChargePoint, ChargePoint):
         tag = _token(id_token)
         samples = parse_meter_values(meter_value, at)
         tx = self.store.find_transaction(self.id, charger_tx_id=charger_tx_id)
+        if tx is not None and event_type == "Started" and tx.started_at != at:  # not a resend: an id used again
+            self.reused_transaction_id(tx)
+            tx = None
         opened = tx is None
         if tx is None:  # a Started, or an Updated/Ended whose Started we never saw
             tx = self._open(charger_tx_id, (evse or {}).get("id") or 0, tag, at, samples)
         elif tag and tx.id_tag is None:
             tx = self.store.set_transaction_tag(tx.id, tag)
-        if samples and tx.active:
+            self.one_connector_per_vehicle(tx)
+        # an Ended for a session we closed by inference (depot.ocpp.reconcile): the charger's word corrects it
+        ending = event_type == "Ended" and (tx.active or inferred_stop(tx))
+        if samples and (tx.active or ending):
             self.store.add_meter_samples(self.id, tx.connector_id, samples, transaction_id=tx.id)
         state = transaction_info.get("charging_state")
         if event_type != "Ended" and state in CHARGING_STATE:
@@ -120,7 +131,7 @@ class ChargePoint201(DepotChargePoint, ChargePoint):
                       id_tag=tx.id_tag, meter_start_wh=tx.meter_start_wh, trigger_reason=trigger_reason)
         if samples and tx.active:
             self.emit("meter", tx.connector_id, transaction_id=tx.id, **sample_detail(samples))
-        if event_type == "Ended" and tx.active:
+        if ending:
             self._close(tx, at, samples, transaction_info.get("stopped_reason") or "Local", state)
         if id_token is None:
             return call_result.TransactionEvent()
@@ -128,14 +139,12 @@ class ChargePoint201(DepotChargePoint, ChargePoint):
             id_token_info={"status": self.tag_status(tag).value if tag else "Accepted"})
 
     def _open(self, charger_tx_id: str, evse_id: int, tag: str | None, at, samples) -> Transaction:
-        running = self.store.active_transaction_on(self.id, evse_id)
-        if running is not None:
-            LOGGER.warning("charger %s: EVSE %s starts transaction %s while %s was open; closing it",
-                           self.id, evse_id, charger_tx_id, running.charger_tx_id)
-            self.store.stop_transaction(self.id, stopped_at=at, transaction_id=running.id, reason="Superseded")
-        return self.store.start_transaction(self.id, evse_id, tag, started_at=at,
-                                            meter_start_wh=_energy(samples, last=False) or 0.0,
-                                            charger_tx_id=charger_tx_id)
+        self.supersede(evse_id, at)  # what was still open on this EVSE is over
+        tx = self.store.start_transaction(self.id, evse_id, tag, started_at=at,
+                                          meter_start_wh=_energy(samples, last=False) or 0.0,
+                                          charger_tx_id=charger_tx_id)
+        self.one_connector_per_vehicle(tx)
+        return tx
 
     def _close(self, tx: Transaction, at, samples, reason: str, state: str | None) -> None:
         tx = self.store.stop_transaction(self.id, stopped_at=at, charger_tx_id=tx.charger_tx_id,

@@ -26,6 +26,9 @@ PROFILE_NOT_OBEYED = "profile_not_obeyed"
 DEPARTURE_AT_RISK = "departure_at_risk"
 SITE_POWER = "site_power_near_limit"
 FIRMWARE_FAILED = "firmware_failed"
+REPLAN_FAILING = "replan_failing"
+FAILSAFE_FAILED = "failsafe_failed"
+FAILED_LOGIN = "failed_login"
 
 # kind -> (label, default severity)
 KINDS = {
@@ -38,6 +41,9 @@ KINDS = {
     DEPARTURE_AT_RISK: ("Departure at risk", WARNING),
     SITE_POWER: ("Site power near limit", WARNING),
     FIRMWARE_FAILED: ("Firmware update failed", WARNING),
+    REPLAN_FAILING: ("Re-planning failing", CRITICAL),
+    FAILSAFE_FAILED: ("Fail-safe profile missing", CRITICAL),
+    FAILED_LOGIN: ("Failed charger logins", WARNING),
 }
 
 STUCK_AFTER = timedelta(minutes=15)  # Preparing / Finishing longer than this
@@ -46,6 +52,8 @@ NO_PROGRESS_WINDOW = timedelta(minutes=20)  # Charging, and the register moved l
 MIN_PROGRESS_WH = 50.0
 SITE_WARN, SITE_CRITICAL, SITE_CLEAR = 0.95, 1.0, 0.90  # shares of the site limit (with hysteresis)
 FIRMWARE_FAILURES = frozenset({"DownloadFailed", "InstallationFailed", "InstallVerificationFailed", "InvalidSignature"})
+FAILED_LOGINS_ALERT = 5  # refused handshakes claiming one charger id (or unknown ids) …
+FAILED_LOGINS_WINDOW = timedelta(minutes=10)  # … within this long raise the failed-login alert
 
 
 @dataclass(frozen=True)
@@ -254,6 +262,13 @@ def profile_conditions(health: Iterable[tuple[str, str, str | None]]) -> list[Co
             for cid, state, detail in health if state in kinds]
 
 
+def failsafe_condition(charger_id: str, failure: str, attempts: int) -> Condition:
+    """The fail-safe defaults (TxDefaultProfile, station max) did not go in after every retry: were this
+    server to stop, that charger would not keep to its share of the site limit."""
+    return Condition(FAILSAFE_FAILED, CRITICAL, f"{charger_id}: fail-safe profile not installed after {attempts} "
+                     f"attempts ({failure})"[:500], charger_id, detail={"failure": failure[:300], "attempts": attempts})
+
+
 def readiness_conditions(readiness: Sequence) -> list[Condition]:
     """From the planner's forecast (`depot.planning.snapshot.Readiness`): "will miss" is critical, "at risk" a warning."""
     out = []
@@ -265,6 +280,44 @@ def readiness_conditions(readiness: Sequence) -> list[Condition]:
         out.append(Condition(DEPARTURE_AT_RISK, severity, f"{who}: {r.text} (departure {r.departure:%H:%M} UTC)",
                              r.charger_id, None, who, detail={"badge": r.badge, "shortfall_kwh": r.shortfall_kwh}))
     return out
+
+
+# ---------------------------------------------------------------- charger logins
+
+
+def failed_login_condition(charger_id: str | None, failures: Sequence[tuple[datetime, str, str, str]],
+                           now: datetime, *, threshold: int = FAILED_LOGINS_ALERT,
+                           window: timedelta = FAILED_LOGINS_WINDOW) -> Condition | None:
+    """Refused handshakes (at, remote address, claimed charger id, reason) of one charger, or with `charger_id`
+    None those of one address claiming unknown or several ids (one alert for all of those): `threshold` or more
+    within `window` before `now` give "5 failed logins for CP-A07 from 10.0.3.4 in 10 min (last: wrong
+    password)", naming the address most came from. Never a password in it."""
+    recent = sorted(f for f in failures if now - window < f[0] <= now)
+    if len(recent) < threshold:
+        return None
+    by_address: dict[str, int] = {}
+    for _, remote, _, _ in recent:
+        by_address[remote] = by_address.get(remote, 0) + 1
+    top = max(by_address, key=lambda a: (by_address[a], a))
+    where = top if len(by_address) == 1 else f"{top} and {len(by_address) - 1} other address(es)"
+    ids = len({f[2] for f in recent})
+    who = charger_id if charger_id is not None else f"{ids} unknown or different charger id{'s' * (ids > 1)}"
+    minutes = int(window.total_seconds() // 60)
+    return Condition(FAILED_LOGIN, WARNING, f"{len(recent)} failed logins for {who} from {where} in {minutes} min "
+                     f"(last: {recent[-1][3]})", charger_id,
+                     detail={"failures": len(recent), "addresses": by_address, "last_reason": recent[-1][3]})
+
+
+# ---------------------------------------------------------------- re-planning
+
+REPLAN_ALERT_AFTER = 2  # failed re-plans in a row before the alert (the pages' banner shows the first)
+
+
+def replan_condition(attempts: int, message: str, *, after: int = REPLAN_ALERT_AFTER,
+                     detail: dict | None = None) -> Condition | None:
+    """Re-planning failed `attempts` times in a row (`message` says since when, why, and which plan stays in
+    force, depot.control.replan): critical from the `after`-th, as the plan in force grows old."""
+    return None if attempts < after else Condition(REPLAN_FAILING, CRITICAL, message[:500], detail=detail or {})
 
 
 # ---------------------------------------------------------------- uptime

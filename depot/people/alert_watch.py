@@ -4,8 +4,8 @@ compares the store with the open alerts every few seconds, and a job sends notif
 The sweep runs in a worker thread (it only reads and writes the database), never on the OCPP loop. What it
 looks at: offline chargers (not those in a maintenance window), faulted connectors, connectors stuck in
 Preparing / Finishing, sessions charging without energy, site power against its limit, failed firmware
-updates, the enforcement engine's health (profiles rejected / not obeyed), and new 2.0.1 NotifyEvent Problem
-reports, whose techCode names the fault.
+updates, the enforcement engine's health (profiles rejected / not obeyed), new 2.0.1 NotifyEvent Problem
+reports, whose techCode names the fault, and re-planning that keeps failing (the runtime's re-planner).
 """
 
 from __future__ import annotations
@@ -105,6 +105,7 @@ class AlertWatcher:
         elif kind in ("online", "connected", "boot"):
             clear_alert(self.store, rules.CHARGER_OFFLINE, charger_id=cid, now=now, note=f"charger {kind}")
         elif kind == "plan":
+            clear_alert(self.store, rules.REPLAN_FAILING, now=now, note="a re-plan succeeded")
             last = getattr(getattr(self.runtime, "replanner", None), "last", None)
             if last is not None:  # one alert per vehicle at risk: many writes, so off the OCPP loop
                 conditions = rules.readiness_conditions(last.readiness)
@@ -151,12 +152,31 @@ class AlertWatcher:
             for c in rules.profile_conditions(health):
                 found[c.kind].append(c)
         self._notify_events(now, {(c.charger_id, c.connector_id) for c in live if c.status == "Faulted"})
+        self._replan_alert(now)
         for kind, conditions in found.items():
             if kind == rules.CHARGER_FAULT:  # offline chargers keep their fault alerts until they speak again
                 self._reconcile_faults(conditions, offline, now)
             else:
                 reconcile(self.store, kind, conditions, now=now)
         return {k: len(v) for k, v in found.items()}
+
+    def _replan_alert(self, now: datetime) -> None:
+        """Re-planning that keeps failing (the runtime's re-planner counts it): raised with the banner's words and
+        kept up to date, resolved once a re-plan succeeds. Without a re-planner: left alone."""
+        health = getattr(getattr(self.runtime, "replanner", None), "health", None)
+        if health is None:
+            return
+        failure, condition = health.failure, None
+        if failure is not None:
+            plan_id, plan_at = health.in_force or _plan_head(self.store)
+            condition = rules.replan_condition(failure.attempts, failure.text(plan_id, plan_at, now), detail={
+                "since": failure.since.isoformat(), "attempts": failure.attempts, "reason": failure.reason,
+                "plan_id": plan_id})
+        if condition is None:
+            clear_alert(self.store, rules.REPLAN_FAILING, now=now, note="re-planning works again")
+        else:
+            raise_alert(self.store, condition.kind, severity=condition.severity, message=condition.message,
+                        detail=condition.detail, now=now, count=False)
 
     def _reconcile_faults(self, conditions: list[Condition], skip: set[str], now: datetime) -> None:
         keep = {c.key for c in conditions}
@@ -255,6 +275,11 @@ class AlertWatcher:
                 sent += sum(1 for r in results if r.ok)
             mark_notified(self.store, alert.id, alert.severity)
         return sent
+
+
+def _plan_head(store: Store) -> tuple[int | None, datetime | None]:
+    record = store.active_plan()
+    return (record.id, record.created_at) if record is not None else (None, None)
 
 
 def _log_failure(future) -> None:

@@ -9,8 +9,9 @@ Who raises what:
   2.0.1 Faulted; offline / back online; the planner's readiness on every new plan ("will miss", "at risk");
 - the sweep job (every few seconds, off the loop thread): offline, faults, connectors stuck in Preparing /
   Finishing, charging without energy progress, site power near its limit, failed firmware updates, and
-  2.0.1 NotifyEvent Problem reports (their techCode enriches the fault alert). The sweep compares the store's
-  state with the open alerts and resolves what has cleared, so nothing depends on catching one event;
+  2.0.1 NotifyEvent Problem reports (their techCode enriches the fault alert), re-planning that keeps failing
+  (resolved at once by the next plan). The sweep compares the store's state with the open alerts and resolves
+  what has cleared, so nothing depends on catching one event;
 - other modules through `raise_alert` / `clear_alert` (the enforcement engine: profile rejected / not obeyed).
 
 The rules themselves are pure (`depot.people.alert_rules`); the listener and jobs live in `depot.people.alert_watch`. Notifications (SMTP, webhook; `depot.people.notify`) go out

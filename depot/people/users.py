@@ -1,8 +1,9 @@
 """People: user accounts and roles, login throttling, the audit log, and the web app's signing secret.
 
-Tables (migration 0005): `users`, `login_attempts`, `audit_log`, `app_secrets`. Like `depot.store`, every
-function is one logical operation in its own session and returns frozen values, never live rows. Passwords
-are hashed with werkzeug (scrypt, salted); no password or hash ever leaves this module except as a hash.
+Tables (migrations 0005, 0007_demo_accounts): `users`, `login_attempts`, `audit_log`, `app_secrets`. Like
+`depot.store`, every function is one logical operation in its own session and returns frozen values, never
+live rows. Passwords are hashed with werkzeug (scrypt, salted); no password or hash ever leaves this module
+except as a hash.
 
 Roles (see `depot.web.auth.MATRIX` for what each may do):
     manager      everything, including users, tariffs and site settings
@@ -10,14 +11,22 @@ Roles (see `depot.web.auth.MATRIX` for what each may do):
     maintenance  alerts, chargers, maintenance windows, remote actions; floor plan read-only
     viewer       read-only
 
-Throttling (`throttle_wait`, pure): more than `MAX_FAILURES_PER_NAME` failed logins for one name, or
-`MAX_FAILURES_PER_IP` from one address, within `THROTTLE_WINDOW` refuse every login for that name / address
-(even with the right password) until the oldest counted failure leaves the window. It runs on wall-clock
-time, never on the demo's compressed clock.
+Throttling (`throttle_wait`, pure): a delay, never a lock-out. Failed sign-ins within `THROTTLE_WINDOW`
+are counted per source address (`address_key`: an IPv4 address, an IPv6 /64) and per name at that address
+(since that name last signed in from there). Past `free` failures, each further one makes the next
+attempt from that address (`PER_ADDRESS`), or for that name from that address (`PER_NAME_AT_ADDRESS`), wait
+base × 2^(k-1) after it, capped at `cap`; an attempt during the wait is refused unchecked and not counted. So
+failures for a name from one address never slow that name from another address, and the right password
+always signs in once the stated wait is over. Unknown names count like known ones (the answer does not
+tell whether a user exists). It runs on wall-clock time, never on the demo's compressed clock.
+
+Demo accounts (`depot.people.demo_accounts`): marked `demo`, made only when the simulator runs, retired
+when the server starts without it.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import re
 import secrets
@@ -43,9 +52,26 @@ ROLE_TEXT = {
 MIN_PASSWORD = 8
 NAME_RE = re.compile(r"^[A-Za-z0-9._@-]{2,64}$")
 
-THROTTLE_WINDOW = timedelta(minutes=15)
-MAX_FAILURES_PER_NAME = 5
-MAX_FAILURES_PER_IP = 20
+
+
+@dataclass(frozen=True)
+class Backoff:
+    """`free` failures cost nothing; the k-th failure past them makes the next attempt wait base × 2^(k-1)
+    after it, at most `cap`."""
+
+    free: int
+    base: timedelta
+    cap: timedelta
+
+    def delay(self, failures: int) -> timedelta:
+        if failures <= self.free:
+            return timedelta(0)
+        return min(self.cap, self.base * 2 ** min(failures - self.free - 1, 32))
+
+
+THROTTLE_WINDOW = timedelta(hours=1)  # older failures are forgotten; held at the cap, 12 an hour stay counted
+PER_NAME_AT_ADDRESS = Backoff(free=3, base=timedelta(seconds=2), cap=timedelta(minutes=5))  # 2 s, 4 s … 5 min
+PER_ADDRESS = Backoff(free=10, base=timedelta(seconds=1), cap=timedelta(minutes=5))  # any names: 1 s … 5 min
 
 # The demo (`make run`, simulator on) creates one user per role with these passwords; the login page shows
 # them only in demo mode.
@@ -68,6 +94,7 @@ class User:
     session_version: int
     created_at: datetime
     last_login_at: datetime | None = None
+    demo: bool = False  # made by the demo (simulator on) with a published password
 
 
 @dataclass(frozen=True)
@@ -93,7 +120,7 @@ class AuditEntry:
 
 
 def _user(r: UserRow) -> User:
-    return User(r.id, r.name, r.role, r.disabled, r.session_version, r.created_at, r.last_login_at)
+    return User(r.id, r.name, r.role, r.disabled, r.session_version, r.created_at, r.last_login_at, bool(r.demo))
 
 
 def _audit(r: AuditRow) -> AuditEntry:
@@ -137,28 +164,46 @@ def hash_password(password: str) -> str:
 _DUMMY_HASH = generate_password_hash("not-a-real-password")
 
 
-def throttle_wait(name_failures: Sequence[datetime], ip_failures: Sequence[datetime], now: datetime, *,
-                  window: timedelta = THROTTLE_WINDOW, per_name: int = MAX_FAILURES_PER_NAME,
-                  per_ip: int = MAX_FAILURES_PER_IP) -> timedelta | None:
-    """PURE: how long logins must wait, or None. Failures are the failed attempts' times (any order)."""
+def throttle_wait(name_failures: Sequence[datetime], address_failures: Sequence[datetime], now: datetime, *,
+                  window: timedelta = THROTTLE_WINDOW, per_name: Backoff = PER_NAME_AT_ADDRESS,
+                  per_address: Backoff = PER_ADDRESS) -> timedelta | None:
+    """PURE: how long the next attempt for this name from this address must wait, or None. `name_failures`:
+    the failed attempts for the name from this address since it last signed in there; `address_failures`:
+    every failed attempt from this address (times, any order)."""
     waits = []
-    for failures, limit in ((name_failures, per_name), (ip_failures, per_ip)):
+    for failures, rule in ((name_failures, per_name), (address_failures, per_address)):
         recent = sorted(t for t in failures if now - t < window)
-        if len(recent) >= limit:
-            # refused until enough failures age out that fewer than `limit` remain
-            waits.append(recent[len(recent) - limit] + window - now)
+        delay = rule.delay(len(recent))
+        if recent and delay and recent[-1] + delay > now:
+            waits.append(recent[-1] + delay - now)
     return max(waits) if waits else None
+
+
+def address_key(ip: str) -> str:
+    """What one source is throttled as: an IPv4 address, an IPv6 address's /64 (one host usually holds a
+    whole /64), an IPv4-mapped IPv6 address as its IPv4 address."""
+    try:
+        addr = ipaddress.ip_address((ip or "?").split("%", 1)[0])
+    except ValueError:
+        return (ip or "?")[:64]
+    if isinstance(addr, ipaddress.IPv6Address):
+        if addr.ipv4_mapped is not None:
+            return str(addr.ipv4_mapped)
+        return str(ipaddress.ip_network(f"{addr}/64", strict=False))
+    return str(addr)
 
 
 # ---------------------------------------------------------------- users
 
 
-def add_user(store: Store, name: str, role: str, password: str, *, now: datetime, by: str = "system") -> User:
+def add_user(store: Store, name: str, role: str, password: str, *, now: datetime, by: str = "system",
+             demo: bool = False) -> User:
     name, role, pw_hash = check_name(name), check_role(role), hash_password(password)
     with store.session() as s:
         if s.scalar(select(UserRow).where(func.lower(UserRow.name) == name.lower())) is not None:
             raise ValidationError("name", f"a user {name!r} exists already")
-        row = UserRow(name=name, role=role, password_hash=pw_hash, disabled=False, session_version=1, created_at=now)
+        row = UserRow(name=name, role=role, password_hash=pw_hash, disabled=False, session_version=1, created_at=now,
+                      demo=demo)
         s.add(row)
         s.flush()
         user = _user(row)
@@ -217,14 +262,18 @@ def set_disabled(store: Store, name: str, disabled: bool = True, *, now: datetim
 
 
 def set_password(store: Store, name: str, password: str, *, now: datetime, by: str = "system") -> User:
-    """New password; every other session of this user ends."""
+    """New password; every other session of this user ends. A demo account given its own password is no
+    longer a demo account (it is not retired when the server runs without the simulator)."""
     pw_hash = hash_password(password)
     with store.session() as s:
         row = _row(s, name)
+        was_demo = bool(row.demo)
         row.password_hash = pw_hash
         row.session_version += 1
+        row.demo = False
         user = _user(row)
-    audit(store, by, "user.set_password", target=f"user:{user.name}", now=now)
+    audit(store, by, "user.set_password", target=f"user:{user.name}", detail={"was_demo": True} if was_demo else None,
+          now=now)
     return user
 
 
@@ -237,42 +286,38 @@ def _keep_a_manager(s, row: UserRow) -> None:
 
 def authenticate(store: Store, name: str, password: str, *, ip: str, now: datetime,
                  wall: datetime | None = None) -> LoginResult:
-    """Check a login, throttled per name and per address; every attempt is recorded (and audited at `now`,
-    the depot's clock). Throttling counts on `wall` (real time; default `now`), never on a demo clock."""
+    """Check a login, throttled per address and per name at that address (`throttle_wait`); every checked
+    attempt is recorded, every attempt audited at `now` (the depot's clock). Throttling counts on `wall`
+    (real time; default `now`), never on a demo clock."""
     name = (name or "").strip()[:64]
-    ip = (ip or "?")[:64]
+    raw_ip = (ip or "?")[:64]
+    source = address_key(raw_ip)
     wall = wall or now
     since = wall - THROTTLE_WINDOW
     with store.session() as s:
+        here = (LoginAttemptRow.ip == source, LoginAttemptRow.at > since)
+        same_name = func.lower(LoginAttemptRow.name) == name.lower()
+        last_ok = s.scalar(select(func.max(LoginAttemptRow.at)).where(*here, same_name, LoginAttemptRow.ok.is_(True)))
         by_name = list(s.scalars(select(LoginAttemptRow.at).where(
-            func.lower(LoginAttemptRow.name) == name.lower(), LoginAttemptRow.ok.is_(False), LoginAttemptRow.at > since)))
-        by_ip = list(s.scalars(select(LoginAttemptRow.at).where(
-            LoginAttemptRow.ip == ip, LoginAttemptRow.ok.is_(False), LoginAttemptRow.at > since)))
-    wait = throttle_wait(by_name, by_ip, wall)
+            *here, same_name, LoginAttemptRow.ok.is_(False), LoginAttemptRow.at > (last_ok or since))))
+        by_address = list(s.scalars(select(LoginAttemptRow.at).where(*here, LoginAttemptRow.ok.is_(False))))
+    wait = throttle_wait(by_name, by_address, wall)
     if wait is not None:
-        audit(store, name or "?", "login", detail={"ip": ip}, result="refused: throttled", ok=False, now=now)
+        audit(store, name or "?", "login", detail={"ip": raw_ip}, result="refused: throttled", ok=False, now=now)
         return LoginResult(None, "throttled", wait)
     with store.session() as s:
         row = s.scalar(select(UserRow).where(func.lower(UserRow.name) == name.lower())) if name else None
         ok = check_password_hash(row.password_hash if row else _DUMMY_HASH, password or "")
         ok = ok and row is not None and not row.disabled
-        s.add(LoginAttemptRow(at=wall, name=name, ip=ip, ok=ok))
+        s.add(LoginAttemptRow(at=wall, name=name, ip=source, ok=ok))
         if ok:
             row.last_login_at = now
             user = _user(row)
         if s.scalar(select(func.count()).select_from(LoginAttemptRow)) > 50_000:  # keep the table small
             s.execute(LoginAttemptRow.__table__.delete().where(LoginAttemptRow.at < wall - timedelta(days=30)))
-    audit(store, name or "?", "login", detail={"ip": ip}, result="ok" if ok else "refused: invalid credentials",
+    audit(store, name or "?", "login", detail={"ip": raw_ip}, result="ok" if ok else "refused: invalid credentials",
           ok=ok, now=now)
     return LoginResult(user, "ok") if ok else LoginResult(None, "invalid")
-
-
-def ensure_demo_users(store: Store, *, now: datetime) -> list[tuple[str, str, str]]:
-    """Create the demo's users that do not exist yet; returns every (role, name, password) of the demo."""
-    for role, name, password in DEMO_USERS:
-        if get_user(store, name) is None:
-            add_user(store, name, role, password, now=now, by="demo")
-    return list(DEMO_USERS)
 
 
 # ---------------------------------------------------------------- audit log

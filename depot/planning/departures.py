@@ -67,6 +67,14 @@ class RosterEntry:
                          roster=True)
 
 
+COLUMN_LABELS = {"vehicle": "Vehicle", "arrival": "Expected arrival", "departure": "Departure",
+                 "energy_kwh": "Energy kWh", "target_soc": "Target SoC %", "arrival_soc": "Arrival SoC %",
+                 "priority": "Priority"}
+"""Field -> the column header the dispatcher sees in the departures grid: what error messages name."""
+ROSTER_LABELS = {**COLUMN_LABELS, "arrival": "Arrival", "weekday": "Weekday"}
+"""The same for the weekly roster grid."""
+
+
 @dataclass(frozen=True)
 class RowError:
     line: int  # 1-based data line (CSV: the header is line 1, so the first row is line 2)
@@ -75,6 +83,14 @@ class RowError:
 
     def __str__(self) -> str:
         return f"line {self.line}, {self.field}: {self.reason}"
+
+    def shown(self, labels: Mapping[str, str] = COLUMN_LABELS, *, csv: bool = False) -> str:
+        """The message as a user reads it, naming the column by its header ("line 3, Energy kWh: …"); a
+        file's line also names the CSV column ("Energy kWh (energy_kwh)")."""
+        label = labels.get(self.field, self.field)
+        if csv and label.lower() != self.field.lower():
+            label = f"{label} ({self.field})"
+        return f"line {self.line}, {label}: {self.reason}"
 
 
 class RowErrors(Exception):
@@ -93,7 +109,7 @@ def parse_time_utc(value: object, field: str) -> datetime:
     else:
         text = str(value or "").strip()
         if not text:
-            raise ValueError(f"{field} is required")
+            raise ValueError("is required")
         try:
             dt = datetime.fromisoformat(text.replace("Z", "+00:00"))
         except ValueError:
@@ -129,7 +145,7 @@ def _time_of_day(value: object, field: str) -> time:
     try:
         return time.fromisoformat(text)
     except ValueError:
-        raise ValueError(f"{field}: {text!r} is not a time of day (use HH:MM)") from None
+        raise ValueError(f"{text!r} is not a time of day (use HH:MM)") from None
 
 
 def _weekday(value: object) -> int:
@@ -213,7 +229,7 @@ def _check_departure(values: Mapping[str, object], vehicle_id: str, vehicle: Veh
         if energy is None and target is None:
             bad("energy_kwh", "give the energy needed (kWh) or a target SoC (%)")
         if energy is not None and target is not None:
-            bad("target_soc", "give either energy_kwh or target_soc, not both")
+            bad("target_soc", "give either the energy (kWh) or a target SoC (%), not both")
     if energy is not None:
         if energy < 0:
             bad("energy_kwh", "must not be negative")

@@ -19,6 +19,9 @@ from depot.planning.problem import Plan, PlanningProblem, plan_from_power
 
 MIP_MAX_VARIABLES = 1200
 """Problems with at most this many window variables are also solved exactly as a MIP."""
+MIP_MAX_NODES = 1000
+"""Work limit of the planner's MIP: deterministic, so the same problem gives the same plan on a busy machine
+and an idle one; the time limit is only a safety net (a MIP it stopped is not used, see the planner)."""
 
 PEAK_SEARCH_MIN_VARIABLES = 40_000
 """When the demand charge makes the best peak lie below the uncapped flow's, problems with at least
@@ -63,7 +66,8 @@ def _solve_highs(a: _Arrays, w: _Weights, time_limit_s: float, *, integer: bool 
         return _Solution(np.zeros((nv, nk)), "optimal", time.perf_counter() - t0)
     model, scale = _highs_model(a, w, integer=integer)
     solver = mbh.ModelSolverHelper("highs" if integer else "highs_lp")
-    solver.set_solver_specific_parameters("output_flag=false,presolve=off")
+    solver.set_solver_specific_parameters("output_flag=false,presolve=off"
+                                          + (f",mip_max_nodes={MIP_MAX_NODES}" if integer else ""))
     solver.set_time_limit_in_seconds(max(time_limit_s - (time.perf_counter() - t1), 0.01))
     solver.solve(model)
     names = {mbh.SolveStatus.OPTIMAL: "optimal", mbh.SolveStatus.FEASIBLE: "feasible"}

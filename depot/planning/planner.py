@@ -31,6 +31,7 @@ would fix it. The problem and plan types live in ``depot.planning.problem``; all
 from __future__ import annotations
 
 import time
+from collections.abc import Collection
 
 import numpy as np
 
@@ -72,38 +73,57 @@ __all__ = [
 
 
 def plan(problem: PlanningProblem, *, time_limit_s: float = 10.0, exact: bool | None = None,
-         readiness: bool = True) -> Plan:
+         readiness: bool = True, prefer_ready: Collection[str] = ()) -> Plan:
     """Plan every vehicle's power per slot. Always returns a Plan (shortfall is reported, not raised).
 
     ``readiness``: False plans energy first (cost + shortfall weighted by priority, no readiness
     selection), the objective before readiness came first; benchmarks compare the two.
+    ``prefer_ready``: vehicle ids ready in the plan in force; among equally good ready sets the one that
+    keeps them is chosen (a re-plan does not swap which of two equal vehicles leaves ready).
 
     ``exact``: True forces the MIP (semi-continuous whole-amp powers), False never uses it, None
     uses it when the problem is small. The LP (and MIP) share ``time_limit_s``. If the solver finds
     no solution within the limit, an earliest-deadline-first schedule is returned
     (``solver_status="fallback"``, status ``feasible`` or ``partial``).
+
+    The same problem gives the same plan on an idle and on a busy machine: what the solvers do is bounded
+    by work limits (node limits, flow and repair counts, sizes), the time limit is a safety net. When it
+    fires, the result falls back deterministically (a MIP it stopped is dropped for the rounded LP) and
+    ``method`` ends in " (time limit)": only such a plan may depend on machine load.
     """
     t0 = time.perf_counter()
+    deadline = t0 + time_limit_s
     a = _arrays(problem)
+    timed_out = False
     if readiness:
-        ready = select_ready(a, t0 + time_limit_s * READINESS_SHARE).ready
+        prefer = np.array([v.id in prefer_ready for v in problem.vehicles], bool) if prefer_ready else None
+        selection = select_ready(a, t0 + time_limit_s * READINESS_SHARE, prefer=prefer)
+        ready, timed_out = selection.ready, selection.timed_out
     else:  # energy first, as before readiness: cost + shortfall weighted by priority (benchmarks compare)
         ready = np.ones(a.n_vehicles, bool)
     w = ready_first(_weights(a), a, ready)
-    lp = _solve(a, w, time_limit_s - (time.perf_counter() - t0))
+    lp = _solve(a, w, deadline - time.perf_counter())
+    timed_out |= time.perf_counter() >= deadline - _LIMIT_SLACK_S
     if lp.status == "none":
         fallback = earliest_deadline_first(problem)
         return plan_from_power(problem, fallback.power_matrix(), solve_seconds=time.perf_counter() - t0,
-                               method="edf-fallback", solver_status="fallback")
+                               method="edf-fallback" + TIME_LIMIT_MARK * timed_out, solver_status="fallback")
     power = _smooth(a, _round_and_repair(a, lp.power, w, ready))
     method, status = "lp+round", lp.status
     use_mip = exact if exact is not None else len(a.veh) <= MIP_MAX_VARIABLES
-    remaining = time_limit_s - (time.perf_counter() - t0)
-    if use_mip and remaining > 0.05 and len(a.veh):
-        mip = _solve(a, w, remaining, integer=True)
-        if mip.status != "none":
+    if use_mip and len(a.veh):
+        remaining = deadline - time.perf_counter()
+        mip = _solve(a, w, remaining, integer=True) if remaining > 0.05 else None
+        if mip is None or time.perf_counter() >= deadline - _LIMIT_SLACK_S:
+            timed_out = True  # the safety net ended it, not the work limit: keep the rounded LP
+        elif mip.status != "none":
             mip_power = _smooth(a, _round_down(a, mip.power))  # snap solver noise onto exact levels
             if _objective(a, w, mip_power) <= _objective(a, w, power) + 1e-9:
                 power, method, status = mip_power, "mip", mip.status
     return plan_from_power(problem, power, solve_seconds=time.perf_counter() - t0,
-                           method=method, solver_status=status)
+                           method=method + TIME_LIMIT_MARK * timed_out, solver_status=status)
+
+
+TIME_LIMIT_MARK = " (time limit)"
+"""The end of ``Plan.method`` when the time limit, not the work limits, ended a step (see ``plan``)."""
+_LIMIT_SLACK_S = 0.02

@@ -46,6 +46,9 @@ READINESS_SHARE = 0.4
 EXACT_MAX_VEHICLES = 40
 EXACT_MAX_VARIABLES = 2000
 """Problems up to these sizes choose R exactly (a MIP per level) while the deadline allows."""
+MIP_MAX_NODES = 2000
+"""Work limit of each level's MIP (deterministic: the same problem stops at the same node on any machine);
+the deadline is only a safety net, and a selection that reached it says so (``Selection.timed_out``)."""
 
 
 @dataclass(frozen=True)
@@ -54,6 +57,7 @@ class Selection:
     bound: dict[int, float]    # priority level -> most vehicles of that level any plan could make ready
     method: str                # "all" (everyone fits), "exact", "flow"
     seconds: float
+    timed_out: bool = False    # the deadline, not the work limits, ended a step: the result may depend on load
 
 
 class _Graph:
@@ -85,11 +89,13 @@ class _Graph:
             return False
         return int(self._mf.optimal_flow()) >= int(target.sum())
 
-    def relaxation(self, must: np.ndarray, candidates: np.ndarray) -> np.ndarray | None:
+    def relaxation(self, must: np.ndarray, candidates: np.ndarray, keep: np.ndarray | None = None) -> np.ndarray | None:
         """The LP relaxation: energy units per vehicle maximising Σ energy/need over ``candidates`` while
         every ``must`` vehicle is full (it carries a gain above any candidate's). None on failure."""
         need_kwh = np.maximum(self.a.need, 1e-9)
         gain = np.where(candidates, np.round(GAIN_UNITS / need_kwh), 0).astype(np.int64)
+        if keep is not None:  # one unit more for the vehicles ready in the plan in force: it only breaks ties
+            gain += (candidates & keep).astype(np.int64)
         top = int(gain.max(initial=0)) * 2 + 1
         gain = np.where(must, top, gain)
         cap = np.where(must | candidates, self.need, 0)
@@ -108,10 +114,14 @@ class _Graph:
         return mcf.flows(np.arange(self.nv))
 
 
-def select_ready(a: _Arrays, deadline: float, *, exact: bool | None = None) -> Selection:
+def select_ready(a: _Arrays, deadline: float, *, exact: bool | None = None,
+                 prefer: np.ndarray | None = None) -> Selection:
     """The vehicles to make ready (see the module docstring). ``exact``: True forces the MIP, False the flow
-    method, None chooses by size. Vehicles needing no energy are always in the set."""
+    method, None chooses by size. Vehicles needing no energy are always in the set. ``prefer`` (V,): among
+    selections of equal counts, the one keeping most of these (the vehicles ready in the plan in force), so
+    a re-plan does not swap which of two equal vehicles leaves ready."""
     t0 = time.perf_counter()
+    keep = np.zeros(a.n_vehicles, bool) if prefer is None else np.asarray(prefer, bool)
     g = _Graph(a)
     trivial = a.need <= 1e-9
     if g.feasible(np.ones(a.n_vehicles, bool)):
@@ -120,29 +130,30 @@ def select_ready(a: _Arrays, deadline: float, *, exact: bool | None = None) -> S
     small = a.n_vehicles <= EXACT_MAX_VEHICLES and len(a.veh) <= EXACT_MAX_VARIABLES
     levels = sorted(np.unique(a.priority).tolist(), reverse=True)
     if exact if exact is not None else small:
-        found = _exact_select(a, g.reachable & ~trivial, levels, deadline)
+        found = _exact_select(a, g.reachable & ~trivial, levels, deadline, keep)
         if found is not None:
             ready, counts = found
             bound = {lv: counts[lv] + float(((a.priority == lv) & trivial).sum()) for lv in levels}
-            return Selection(ready | trivial, bound, "exact", time.perf_counter() - t0)
+            return Selection(ready | trivial, bound, "exact", time.perf_counter() - t0,
+                             time.perf_counter() >= deadline)
     ready, bound = trivial.copy(), {}
     for level in levels:
         candidates = (a.priority == level) & ~ready & g.reachable
-        chosen, level_bound = _flow_level(g, ready, candidates, deadline)
+        chosen, level_bound = _flow_level(g, ready, candidates, deadline, keep)
         ready |= chosen
         bound[int(level)] = level_bound + float(((a.priority == level) & trivial).sum())
-    return Selection(ready, bound, "flow", time.perf_counter() - t0)
+    return Selection(ready, bound, "flow", time.perf_counter() - t0, time.perf_counter() >= deadline)
 
 
-def _exact_select(a: _Arrays, eligible: np.ndarray, levels: list[int],
-                  deadline: float) -> tuple[np.ndarray, dict[int, float]] | None:
+def _exact_select(a: _Arrays, eligible: np.ndarray, levels: list[int], deadline: float,
+                  keep: np.ndarray) -> tuple[np.ndarray, dict[int, float]] | None:
     """Lexicographically most vehicles ready, level by level: each level's MIP decides over every vehicle of
     that level and above, keeping the counts (not the sets) of the levels above, so the choice among equal
     higher-level sets is left free for the levels below. None when a solve hits the deadline."""
     counts: dict[int, float] = {}
     chosen = np.zeros(a.n_vehicles, bool)
     for level in levels:
-        found = _exact_level(a, eligible & (a.priority >= level), counts, level, deadline)
+        found = _exact_level(a, eligible & (a.priority >= level), counts, level, deadline, keep)
         if found is None:
             return None
         chosen = found
@@ -162,14 +173,14 @@ def ready_first(w: _Weights, a: _Arrays, ready: np.ndarray) -> _Weights:
     return replace(w, shortfall=np.where(ready, top, w.shortfall))
 
 
-def _flow_level(g: _Graph, must: np.ndarray, candidates: np.ndarray,
-                deadline: float) -> tuple[np.ndarray, float]:
+def _flow_level(g: _Graph, must: np.ndarray, candidates: np.ndarray, deadline: float,
+                keep: np.ndarray) -> tuple[np.ndarray, float]:
     """One level by the LP relaxation, rounded down, then repaired vehicle by vehicle."""
     a = g.a
     chosen = np.zeros(a.n_vehicles, bool)
     if not candidates.any():
         return chosen, 0.0
-    flows = g.relaxation(must, candidates)
+    flows = g.relaxation(must, candidates, keep)
     if flows is None:
         return chosen, float(candidates.sum())
     need = np.maximum(g.need, 1)
@@ -178,9 +189,9 @@ def _flow_level(g: _Graph, must: np.ndarray, candidates: np.ndarray,
     chosen = candidates & (flows >= g.need)  # full in the relaxation: the flow itself proves them feasible
     # the partly served first (most served first), then the unserved by least need
     partial = np.flatnonzero(candidates & ~chosen & (flows > 0))
-    partial = partial[np.argsort(-share[partial], kind="stable")]
+    partial = partial[np.lexsort((-share[partial], ~keep[partial]))]  # the preferred first, each group as before
     unserved = np.flatnonzero(candidates & ~chosen & (flows <= 0))
-    unserved = unserved[np.argsort(a.need[unserved], kind="stable")]
+    unserved = unserved[np.lexsort((a.need[unserved], ~keep[unserved]))]
     tries = 0
     for v in np.concatenate([partial, unserved]).tolist():
         if tries >= MAX_REPAIR_TRIES or time.perf_counter() >= deadline or chosen.sum() >= math.floor(bound + 1e-6):
@@ -195,7 +206,7 @@ def _flow_level(g: _Graph, must: np.ndarray, candidates: np.ndarray,
 
 # long: one sparse MIP built from arrays (columns, rows, bounds) reads best as one block
 def _exact_level(a: _Arrays, candidates: np.ndarray, counts: dict[int, float], level: int,
-                 deadline: float) -> np.ndarray | None:
+                 deadline: float, keep: np.ndarray | None = None) -> np.ndarray | None:
     """The most ``level`` vehicles ready while each level above keeps ``counts[level]`` ready (any of its
     vehicles), over ``candidates`` (continuous power: the selection ignores the 0-or-[min, max] rule, which
     the plan's rounding then respects). The chosen vehicles of every level >= ``level``; None on a limit."""
@@ -208,6 +219,8 @@ def _exact_level(a: _Arrays, candidates: np.ndarray, counts: dict[int, float], l
     lb = np.zeros(n + ny)
     ub = np.concatenate([a.hi[a.veh], np.ones(ny)])
     obj = np.concatenate([np.zeros(n), -(a.priority[cand] == level).astype(float)])  # the solver minimises
+    if keep is not None:  # the preferred ones, worth less than one vehicle all together: they only break ties
+        obj[n:] -= keep[cand] / (ny + 1.0)
     r_ready, r_count = nv, nv + ny
     r_site = r_count + len(above)
     ymap = np.full(nv, -1)
@@ -231,11 +244,11 @@ def _exact_level(a: _Arrays, candidates: np.ndarray, counts: dict[int, float], l
     for j in range(n, n + ny):
         model.set_var_integrality(j, True)
     solver = mbh.ModelSolverHelper("highs")
-    solver.set_solver_specific_parameters("output_flag=false")
+    solver.set_solver_specific_parameters(f"output_flag=false,mip_max_nodes={MIP_MAX_NODES}")
     solver.set_time_limit_in_seconds(max(deadline - time.perf_counter(), 0.01))
     solver.solve(model)
     if solver.status() != mbh.SolveStatus.OPTIMAL or not solver.has_solution():
-        return None  # a time limit: the flow method decides
+        return None  # the work limit (or the deadline): the flow method decides
     y = np.asarray(solver.variable_values())[n:] > 0.5
     chosen = np.zeros(nv, bool)
     chosen[cand[y]] = True

@@ -3,9 +3,15 @@
 No I/O and no clock: the shell (`depot.control.replan`) gathers a `DepotSnapshot` from the store and passes `now`.
 Who is planned:
 - every vehicle plugged in now (an active session on an online, working connector), with the departure the
-  dispatcher entered for it, or the site's default departure when none was entered (flagged);
+  dispatcher entered for it, or the site's default departure (`Site.default_departure`) when none was
+  entered (flagged);
 - every vehicle the dispatcher expects to arrive (a departure with a later arrival) that is not plugged in yet,
   so that early vehicles do not take the night from late ones.
+Who is not: a vehicle (or an unknown id tag) plugged in with no departure known and no site default
+departure. Nobody knows when it must leave, so it is not parked in cheap hours: it charges now, on the
+headroom the planned vehicles leave (the enforcer's allocation, depot.control.allocation rule 5).
+No grid connection limit set (`Site.grid_set`) is no cap: the problem's site limit is then everything the
+chargers and vehicles could draw at once, never zero.
 """
 
 from __future__ import annotations
@@ -17,10 +23,11 @@ from datetime import UTC, datetime, time, timedelta
 from depot.model import Charger, ChargerView, ConnectorStatus, CurrentType, Site, Transaction, Vehicle
 from depot.planning.departures import DEFAULT_ARRIVAL_SOC, Departure
 from depot.planning.planner import Plan, PlanningProblem, VehicleNeed, ac_min_kw
+from depot.planning.validate import repair_snapshot
 
 SLOT_MINUTES = 15
 SLOTS = 96
-DEFAULT_DEPARTURE = time(6, 0)  # UTC: when a plugged-in vehicle without an entered departure is assumed to leave
+DEFAULT_DEPARTURE = time(6, 0)  # UTC: the departure suggested for a new row (the site's default is a setting)
 DEFAULT_TARGET_SOC = 100.0
 UNKNOWN_VEHICLE_KWH = 60.0  # the need assumed for a session whose id tag names no vehicle
 AT_RISK_SLACK = timedelta(minutes=45)  # ready, but with less spare charging time than this: at risk
@@ -103,13 +110,15 @@ def slot_start(now: datetime, slot_minutes: int = SLOT_MINUTES) -> datetime:
     return now.replace(hour=minutes // 60, minute=minutes % 60, second=0, microsecond=0)
 
 
-def default_departure(now: datetime) -> datetime:
-    d = datetime.combine(now.astimezone(UTC).date(), DEFAULT_DEPARTURE, tzinfo=UTC)
+def default_departure(now: datetime, at: time = DEFAULT_DEPARTURE) -> datetime:
+    """The next `at` (UTC) more than an hour from now."""
+    d = datetime.combine(now.astimezone(UTC).date(), at, tzinfo=UTC)
     return d if d > now + timedelta(hours=1) else d + timedelta(days=1)
 
 
 def build_problem(snap: DepotSnapshot, *, now: datetime, slots: int = SLOTS, slot_minutes: int = SLOT_MINUTES,
                   demand_charge_per_kw: float | None = None) -> tuple[PlanningProblem, list[PlannedVehicle]]:
+    snap, _ = repair_snapshot(snap, slots=slots)  # inconsistent input never reaches the planner (validate.py)
     start = slot_start(now, slot_minutes)
     horizon_end = start + timedelta(minutes=slot_minutes * slots)
     by_vehicle: dict[str, Departure] = {}
@@ -120,7 +129,7 @@ def build_problem(snap: DepotSnapshot, *, now: datetime, slots: int = SLOTS, slo
     here: set[str] = set()
     _plan_plugged_in(snap, by_vehicle, now, start, horizon_end, needs, planned, here)
     _plan_expected(snap, by_vehicle, now, start, horizon_end, needs, planned, here)
-    limit = site_limits(snap.site, snap.building_kw, slots)
+    limit = site_limits(snap.site, snap.building_kw, slots, uncapped_kw=_uncapped_kw(snap, needs))
     prices = snap.prices if snap.prices is not None and len(snap.prices) == slots else default_prices(
         start, slots, slot_minutes)
     problem = PlanningProblem(start=start, vehicles=tuple(needs), site_limit_kw=limit, price_per_kwh=prices,
@@ -140,9 +149,11 @@ def _plan_plugged_in(snap: DepotSnapshot, by_vehicle: Mapping[str, Departure], n
         vehicle = snap.vehicles.get(tx.vehicle_id) if tx.vehicle_id else None
         notes: list[str] = []
         dep = by_vehicle.get(vehicle.id) if vehicle else None
-        departure = dep.departure if dep else default_departure(now)
+        if dep is None and snap.site.default_departure is None:
+            continue  # no departure known: it charges now on the headroom, not in the plan's cheap hours
+        departure = dep.departure if dep else default_departure(now, snap.site.default_departure)
         if dep is None:
-            notes.append(f"no departure entered: assumed {departure:%H:%M} UTC"
+            notes.append(f"no departure entered: assumed {departure:%H:%M} UTC (the site's default departure)"
                          + (f", charging to {DEFAULT_TARGET_SOC:g} %" if vehicle is not None else ""))
         if vehicle is not None:
             here.add(vehicle.id)
@@ -203,12 +214,22 @@ def _plan_expected(snap: DepotSnapshot, by_vehicle: Mapping[str, Departure], now
                                       (f"expected at {arrival:%H:%M} UTC on a {ch.current_type} charger",)))
 
 
-def site_limits(site: Site, building_kw: Sequence[float] | None, slots: int) -> tuple[float, ...]:
-    """Grid connection minus the safety margin and the building's forecast load, never below 0."""
+def site_limits(site: Site, building_kw: Sequence[float] | None, slots: int, *,
+                uncapped_kw: float = 0.0) -> tuple[float, ...]:
+    """Grid connection minus the safety margin and the building's forecast load, never below 0; without a
+    grid connection limit set, `uncapped_kw` in every slot (no cap: it never binds)."""
+    if not site.grid_set:
+        return tuple(uncapped_kw for _ in range(slots))
     base = site.grid_kw - site.safety_margin_kw
     if building_kw is None:
         return tuple(max(0.0, base) for _ in range(slots))
     return tuple(min(base, max(0.0, base - b)) for b in building_kw)  # PV never lifts us above the connection
+
+
+def _uncapped_kw(snap: DepotSnapshot, needs: Sequence[VehicleNeed]) -> float:
+    """No site cap, as a number the planner can use: every charger and every planned vehicle at full power."""
+    chargers = sum(v.charger.max_kw for v in snap.chargers if not v.charger.site_meter)
+    return round(max(chargers, sum(n.max_kw for n in needs)), 1)
 
 
 def _need(key: str, ch: Charger, max_kw: float, need: float, departure: datetime, arrival: datetime | None,

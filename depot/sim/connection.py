@@ -5,6 +5,9 @@ BootNotification, and the outbox that sends one CALL at a time.
 outbox in order, one CALL at a time. Transaction messages (Start/Stop/TransactionEvent, Authorize) stay in the
 outbox while the server is away and go out after the next BootNotification (a timed-out one is tried
 TX_ATTEMPTS times); status, heartbeat and meter messages are dropped then (status is re-sent on boot).
+
+Security profile 1, as a real charger: with a `password` (set by `SimulatedDepot`), every handshake carries
+HTTP Basic credentials (user = the charger id); a refusal (HTTP 401) is logged once and retried with backoff.
 """
 
 from __future__ import annotations
@@ -17,7 +20,8 @@ from collections.abc import Callable
 
 from ocpp.exceptions import OCPPError
 from websockets.asyncio.client import connect
-from websockets.exceptions import ConnectionClosed, InvalidHandshake
+from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
+from websockets.headers import build_authorization_basic
 
 from depot.clock import real_seconds
 from depot.sim.state import Outgoing
@@ -26,11 +30,28 @@ log = logging.getLogger("depot.sim.simulator")  # the name the simulator has alw
 _ocpp_log = logging.getLogger("depot.sim.simulator.ocpp")
 _ocpp_log.setLevel(logging.WARNING)  # the ocpp package logs every frame at INFO
 
+
+class _NoAuthorization(logging.Filter):
+    """websockets logs every handshake header at DEBUG: never the Authorization one (the password)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple) and len(record.args) == 2 and str(record.args[0]).lower() == "authorization":
+            record.args = (record.args[0], "[redacted]")
+        return True
+
+
+_ws_log = logging.getLogger("depot.sim.simulator.websocket")
+_ws_log.setLevel(logging.WARNING)  # handshakes and frames are DEBUG detail
+_ws_log.addFilter(_NoAuthorization())
+
 TX_ATTEMPTS = 3  # TransactionMessageAttempts
 
 
 class ChargerConnection:
     """The connection task, the boot conversation and the outbox with its sender."""
+
+    password: str | None = None  # HTTP Basic password for the handshake (None: no credentials are sent)
+    _refused_said = False
 
     # ------------------------------------------------------------ outbox
 
@@ -111,16 +132,23 @@ class ChargerConnection:
 
     async def _run(self) -> None:
         backoff = 0.5
+        auth = {"Authorization": build_authorization_basic(self.id, self.password)} if self.password else None
         while not self._stopping:
             try:
                 async with connect(self.url, subprotocols=[self.protocol.value], open_timeout=10,
-                                   close_timeout=2, ping_interval=20, ping_timeout=20, max_queue=64) as ws:
+                                   close_timeout=2, ping_interval=20, ping_timeout=20, max_queue=64,
+                                   additional_headers=auth, logger=_ws_log) as ws:
                     if ws.subprotocol != self.protocol.value:
                         raise InvalidHandshake(f"server chose subprotocol {ws.subprotocol!r}")
-                    backoff = 0.5
+                    backoff, self._refused_said = 0.5, False
                     await self._connection(ws)
             except asyncio.CancelledError:
                 raise
+            except InvalidStatus as exc:
+                if not self._refused_said:
+                    log.warning("%s: the central system refused the connection (HTTP %s)%s", self.id,
+                                exc.response.status_code, "" if self.password else ": no password was given")
+                    self._refused_said = True
             except (OSError, ConnectionClosed, InvalidHandshake, TimeoutError) as exc:
                 log.debug("%s: connection: %s", self.id, exc)
             except Exception:

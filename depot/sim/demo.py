@@ -1,7 +1,9 @@
 """The demo depot: its layout of chargers and vehicles, seeding the store with it, and the demo clock.
 
-`demo_depot(n, seed=, prefix=)` is deterministic; `seed_store(store, chargers, vehicles)` is idempotent;
-`demo_clock(speed)` starts just before the first arrivals.
+`demo_depot(n, seed=, prefix=)` is deterministic (a vehicle's id and id tag do not depend on `n`);
+`seed_store(store, chargers, vehicles)` is idempotent (but for the new password it gives each simulated
+charger every time: it returns them for the simulator, the store keeps only their hashes); `demo_clock(speed)`
+starts just before the first arrivals.
 """
 
 from __future__ import annotations
@@ -10,9 +12,10 @@ import random
 from collections.abc import Iterable
 from datetime import UTC, datetime, time
 
-from depot.clock import DemoClock
+from depot.clock import DemoClock, utc_now
 from depot.model import Charger, CurrentType, Protocol, Vehicle
 from depot.sim.specs import SimChargerSpec, SimVehicleSpec
+from depot.store.security import generate_password
 
 _KINDS = [  # (current type, kW, phases): a repeating mix, 5 AC to 3 DC
     (CurrentType.AC, 22.0, 3), (CurrentType.AC, 11.0, 3), (CurrentType.DC, 50.0, 3), (CurrentType.AC, 22.0, 3),
@@ -57,19 +60,28 @@ def demo_depot(n_chargers: int, *, seed: int = 7, prefix: str = "") -> tuple[lis
             name, battery, ac, dc = "Van", rng.choice([50.0, 75.0, 90.0]), rng.choice([7.4, 11.0, 11.0, 22.0]), 80.0
         arrival = time(17 + rng.randrange(3), rng.choice([0, 15, 30, 45]))
         departure = time(5 + rng.randrange(3), rng.choice([0, 15, 30]))
+        rng.getrandbits(48)  # the draw the id tag once took: the rest of the depot stays as it was
         vehicles.append(SimVehicleSpec(
             id=f"{prefix}EV-{k + 1:03d}", name=f"{name} {k + 1:03d}", battery_kwh=battery, onboard_ac_kw=ac,
-            max_dc_kw=dc, id_tag=f"{rng.getrandbits(48):012X}", arrival=arrival, departure=departure,
+            max_dc_kw=dc, id_tag=demo_tag(k, seed=seed, prefix=prefix), arrival=arrival, departure=departure,
             arrival_soc=float(rng.randrange(15, 56)), charger_id=ch.id,
         ))
     return chargers, vehicles
 
 
+def demo_tag(k: int, *, seed: int = 7, prefix: str = "") -> str:
+    """The id tag of demo vehicle number `k` (0-based): the same whatever the depot's size, so that a demo
+    restarted on a used database with another `--chargers` keeps each vehicle's tag."""
+    return f"{random.Random(f'{seed}:{prefix}:tag:{k}').getrandbits(48):012X}"
+
+
 def seed_store(store, chargers: Iterable[SimChargerSpec], vehicles: Iterable[SimVehicleSpec], *,
-               grid_kw: float | None = None, site_name: str = "Demo depot") -> None:
+               grid_kw: float | None = None, site_name: str = "Demo depot") -> dict[str, str]:
     """Add what the store lacks: the chargers (bay, AC/DC, phases, max kW, connectors), the vehicles with their
     id tags, and the site (grid connection `grid_kw`, by default 40 % of the chargers' total power). Idempotent:
-    what exists is left alone, except that an explicit `grid_kw` is always applied."""
+    what exists is left alone, except that an explicit `grid_kw` is always applied and that every simulated
+    charger gets a new generated password (security profile 1, as a real charger: the store keeps only its
+    salted hash). Returns {charger id: password} for `SimulatedDepot(passwords=)`."""
     chargers = list(chargers)
     known = {c.id for c in store.list_chargers()}
     for c in chargers:
@@ -77,6 +89,8 @@ def seed_store(store, chargers: Iterable[SimChargerSpec], vehicles: Iterable[Sim
             store.add_charger(Charger(id=c.id, max_kw=c.max_kw, current_type=c.current_type, phases=c.phases,
                                       protocol=c.protocol, bay=c.bay, vendor="DepotSim",
                                       model=f"{c.current_type.value}{c.max_kw:g}"), connectors=c.connectors)
+    passwords = {c.id: generate_password() for c in chargers}
+    store.set_charger_passwords(passwords, now=utc_now())
     have_vehicles = {v.id for v in store.list_vehicles()}
     have_tags = {t.tag for t in store.list_tags()}
     for v in vehicles:
@@ -91,6 +105,7 @@ def seed_store(store, chargers: Iterable[SimChargerSpec], vehicles: Iterable[Sim
     elif site.grid_kw <= 0:
         total = sum(c.max_kw for c in store.list_chargers() if not c.site_meter)
         store.set_site(site_name, round(0.4 * total, 1))
+    return passwords
 
 
 def demo_clock(speed: float, *, start: time = time(16, 30), day: datetime | None = None) -> DemoClock:

@@ -7,7 +7,10 @@ authorize with their id tag, charge under the charging profiles the central syst
 Public API: `SimulatedDepot(base_url, chargers, vehicles, clock=, fault_rate=, seed=)` with `start()`, `stop()`,
 `wait_connected()`, `settle()`, `charger(id)` (a `depot.sim.charger.SimulatedCharger`) and the hooks `plug_in`,
 `unplug`, `fault`, `clear_fault`, `set_reject_profiles`; `make_charger(spec, ...)`; `night_of(now, arrival,
-departure)`; `run_standalone(...)` and `main(argv)` for `depot simulate`. The specs are in `depot.sim.specs`, the
+departure)`; `run_standalone(...)` and `main(argv)` for `depot simulate`. With `passwords=` ({charger id:
+password}, what `seed_store` returns) each charger sends HTTP Basic credentials (security profile 1); `depot
+simulate` takes them with `--password-file FILE` (lines `CHARGER-ID PASSWORD`) and/or one `--password PW`
+for every charger (a test rig), the file winning. The specs are in `depot.sim.specs`, the
 demo layout (`demo_depot`, `seed_store`, `demo_clock`) in `depot.sim.demo`.
 """
 
@@ -19,9 +22,10 @@ import contextlib
 import logging
 import random
 import sys
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
+from pathlib import Path
 
 from depot.clock import Clock
 from depot.model import ConnectorStatus, CurrentType, Protocol
@@ -73,7 +77,7 @@ class SimulatedDepot:
     def __init__(self, base_url: str, chargers: Iterable[SimChargerSpec], vehicles: Iterable[SimVehicleSpec], *,
                  clock: Clock, fault_rate: float = 0.02, seed: int = 7, auto_schedule: bool = True,
                  tick_seconds: float = 1.0, meter_interval: int = 60, min_meter_gap: float = 5.0,
-                 response_timeout: float = 30.0):
+                 response_timeout: float = 30.0, passwords: Mapping[str, str] | None = None):
         if not 0.0 <= fault_rate <= 1.0:
             raise ValueError("fault_rate must be between 0 and 1")
         self.base_url = base_url
@@ -94,6 +98,8 @@ class SimulatedDepot:
                                response_timeout=response_timeout)
             for s in self.charger_specs
         }
+        for cid, ch in self._chargers.items():
+            ch.password = (passwords or {}).get(cid)
         self._vehicles = {v.id: _VehicleState(v) for v in self.vehicle_specs}
         self._tick_task: asyncio.Task | None = None
 
@@ -239,7 +245,8 @@ class SimulatedDepot:
 
 
 async def run_standalone(url: str, n_chargers: int, speed: float, fault_rate: float, seed: int, *,
-                         prefix: str = "SIM-", seconds: float | None = None, out=None) -> None:
+                         prefix: str = "SIM-", seconds: float | None = None, out=None,
+                         passwords: Mapping[str, str] | None = None) -> None:
     """Run a simulated depot against the central system at `url` until cancelled (or for `seconds`)."""
     out = out or sys.stdout
     chargers, vehicles = demo_depot(n_chargers, seed=seed, prefix=prefix)
@@ -253,7 +260,7 @@ async def run_standalone(url: str, n_chargers: int, speed: float, fault_rate: fl
     for v in vehicles:
         print(f"  {v.id}  tag {v.id_tag}  {v.battery_kwh:g} kWh  charger {v.charger_id}  "
               f"{v.arrival:%H:%M}–{v.departure:%H:%M} UTC", file=out)
-    sim = SimulatedDepot(url, chargers, vehicles, clock=clock, fault_rate=fault_rate, seed=seed)
+    sim = SimulatedDepot(url, chargers, vehicles, clock=clock, fault_rate=fault_rate, seed=seed, passwords=passwords)
     await sim.start()
     loop = asyncio.get_running_loop()
     t_end = None if seconds is None else loop.time() + seconds
@@ -277,7 +284,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=7)
     p.add_argument("--prefix", default="SIM-", help="id prefix of chargers and vehicles (default SIM-)")
     p.add_argument("--seconds", type=float, default=None, help="stop after this many real seconds")
+    p.add_argument("--password-file", dest="password_file", metavar="FILE",
+                   help="the chargers' passwords, one 'CHARGER-ID PASSWORD' per line (# comments)")
+    p.add_argument("--password", help="one password for every charger not in --password-file (test rigs; "
+                                      "visible in the process list)")
     return p
+
+
+def read_passwords(path: str | None, shared: str | None, ids: Iterable[str]) -> dict[str, str]:
+    """{charger id: password} for `ids`: the file's lines `CHARGER-ID PASSWORD`, else the shared password."""
+    found: dict[str, str] = {}
+    if path:
+        for n, line in enumerate(Path(path).read_text(encoding="utf-8").splitlines(), 1):
+            if not line.strip() or line.lstrip().startswith("#"):
+                continue
+            parts = line.split()
+            if len(parts) != 2:
+                raise ValueError(f"{path}:{n}: expected 'CHARGER-ID PASSWORD'")
+            found[parts[0]] = parts[1]
+    return {cid: found.get(cid, shared) for cid in ids if found.get(cid, shared) is not None}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -285,10 +310,16 @@ def main(argv: list[str] | None = None) -> int:
     if args.chargers < 0 or args.speed <= 0 or not 0 <= args.fault_rate <= 1:
         print("depot simulate: --chargers ≥ 0, --speed > 0 and 0 ≤ --fault-rate ≤ 1", file=sys.stderr)
         return 2
+    try:
+        ids = [c.id for c in demo_depot(args.chargers, seed=args.seed, prefix=args.prefix)[0]]
+        passwords = read_passwords(args.password_file, args.password, ids)
+    except (OSError, ValueError) as exc:
+        print(f"depot simulate: --password-file: {exc}", file=sys.stderr)
+        return 2
     logging.basicConfig(level=logging.WARNING)
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(run_standalone(args.url, args.chargers, args.speed, args.fault_rate, args.seed,
-                                   prefix=args.prefix, seconds=args.seconds))
+                                   prefix=args.prefix, seconds=args.seconds, passwords=passwords))
     return 0
 
 

@@ -9,7 +9,8 @@ timeout so the OCPP loop thread and the web threads can share one file; any SQLA
 Schema changes go through Alembic (`depot/store/migrations`); `Store.migrate()` brings a database to every head.
 
 Modules: db (Base, UTCDateTime, engine set-up), tables (the core tables), values (row -> value conversions,
-PlanRecord, ChargerDetail, dumps), the repository mixins chargers, sessions, floor and plans, and
+PlanRecord, ChargerDetail, dumps), the repository mixins chargers, sessions, floor, plans and security (charger
+credentials and security events, tables in tables_security), and
 the larger features' own tables and queries (tables_people, tables_costs, enforcement; sharing `Base` and
 `Store.session`). The mixins import from db/tables/values, never from this package's __init__.
 """
@@ -28,6 +29,7 @@ from depot.store.chargers import ChargerRepository
 from depot.store.db import Base, UTCDateTime, make_engine
 from depot.store.floor import NO_FLOW, FloorRepository
 from depot.store.plans import PlanRepository
+from depot.store.security import SecurityRepository
 from depot.store.sessions import SessionRepository
 from depot.store.tables import (
     ChargerRow,
@@ -53,7 +55,7 @@ __all__ = [
 ]
 
 
-class Store(ChargerRepository, SessionRepository, FloorRepository, PlanRepository):
+class Store(ChargerRepository, SessionRepository, FloorRepository, PlanRepository, SecurityRepository):
     """All database access. Thread safe: each call opens its own short session."""
 
     def __init__(self, url: str, *, echo: bool = False):

@@ -5,7 +5,7 @@ A mixin of `Store` (depot.store); every method is one logical operation in its o
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, time
 
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
@@ -38,7 +38,7 @@ class ChargerRepository(Repository):
             row = s.get(SiteRow, 1)
             if row is None:
                 return Site(name="Depot", grid_kw=0.0)
-            return Site(row.name, row.grid_kw, row.safety_margin_kw)
+            return Site(row.name, row.grid_kw, row.safety_margin_kw, row.default_departure)
 
     def set_site(self, name: str, grid_kw: float, safety_margin_kw: float = 0.0) -> Site:
         if grid_kw < 0:
@@ -50,13 +50,28 @@ class ChargerRepository(Repository):
                 s.add(row)
             else:
                 row.name, row.grid_kw, row.safety_margin_kw = name, grid_kw, safety_margin_kw
-        return Site(name, grid_kw, safety_margin_kw)
+            return Site(name, grid_kw, safety_margin_kw, row.default_departure)
+
+    def set_default_departure(self, departure: time | None) -> Site:
+        """The UTC time of day a vehicle plugged in without a departure is planned to leave (None: it charges
+        now, at what the site allows after the scheduled vehicles)."""
+        if departure is not None and departure.tzinfo is not None:
+            raise ValidationError("default_departure", "a UTC time of day without a zone")
+        with self.session() as s:
+            row = s.get(SiteRow, 1)
+            if row is None:
+                row = SiteRow(id=1, name="Depot", grid_kw=0.0, safety_margin_kw=0.0)
+                s.add(row)
+            row.default_departure = departure
+            return Site(row.name, row.grid_kw, row.safety_margin_kw, departure)
 
     # ------------------------------------------------------------ chargers
 
     def add_charger(self, charger: Charger, *, connectors: int = 1) -> Charger:
         if not charger.id or "/" in charger.id:
             raise ValidationError("id", "a charger id must be non-empty and contain no '/'")
+        if len(charger.id) > 64:  # the column's width (PostgreSQL enforces it, SQLite would not)
+            raise ValidationError("id", f"a charger id has at most 64 characters, not {len(charger.id)}")
         if charger.max_kw <= 0:
             raise ValidationError("max_kw", "must be > 0")
         if charger.phases not in (1, 2, 3):

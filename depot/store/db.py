@@ -10,7 +10,7 @@ from __future__ import annotations
 from contextlib import AbstractContextManager
 from datetime import UTC, datetime
 
-from sqlalchemy import DateTime, TypeDecorator, create_engine, event
+from sqlalchemy import BigInteger, DateTime, Integer, TypeDecorator, create_engine, event
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Session
 
@@ -34,6 +34,12 @@ class UTCDateTime(TypeDecorator):
 
 class Base(DeclarativeBase):
     pass
+
+
+# The id of a table that grows without end (raw frames, meter samples, charging commands): 64 bits. SQLite's
+# INTEGER PRIMARY KEY is already its 64-bit rowid (and only that spelling autoincrements); PostgreSQL's
+# INTEGER is 32 bits, which a few hundred chargers' frames fill within a year (migration 0008_bigint_ids).
+BIG_ID = BigInteger().with_variant(Integer(), "sqlite")
 
 
 class Repository:

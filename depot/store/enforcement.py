@@ -14,13 +14,14 @@ from sqlalchemy import Float, Index, Integer, String, Text, select
 from sqlalchemy.orm import Mapped, mapped_column
 
 from depot.store import Base, Store, UTCDateTime
+from depot.store.db import BIG_ID
 
 UNTRUSTED = frozenset({"rejecting", "overdrawing"})  # health states whose chargers we cannot steer
 
 
 class CommandRow(Base):
     __tablename__ = "charging_commands"
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    id: Mapped[int] = mapped_column(BIG_ID, primary_key=True, autoincrement=True)
     at: Mapped[datetime] = mapped_column(UTCDateTime)
     charger_id: Mapped[str] = mapped_column(String(64))
     connector_id: Mapped[int] = mapped_column(Integer)

@@ -96,7 +96,7 @@ class FloorRepository(Repository):
                 select(ConnectorRow).where(ConnectorRow.charger_id == charger_id).order_by(ConnectorRow.connector_id)))
             sessions = tuple(_transaction(r) for r in s.scalars(
                 select(TransactionRow).where(TransactionRow.charger_id == charger_id,
-                                             TransactionRow.stopped_at.is_(None))))
+                                             TransactionRow.stopped_at.is_(None)).order_by(TransactionRow.id)))
             faulted = (EventRow.action == "StatusNotification") & EventRow.payload.contains("Faulted")
             reported = EventRow.action.in_(("NotifyEvent", "SecurityEventNotification"))  # 2.0.1 problems
             err_rows = s.scalars(

@@ -8,14 +8,25 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import delete, insert, select, update
 from sqlalchemy.orm import Session
 
 from depot.errors import NotFound
 from depot.model import EventRecord, MeterSample, Transaction
 from depot.store.db import Repository
 from depot.store.tables import ChargerRow, EventRow, IdTagRow, MeterSampleRow, TransactionRow
+from depot.store.tables_costs import SessionCostRow
 from depot.store.values import _event, _transaction
+
+INFERRED = "closed: "
+"""How the stop reason of a session the central system closed on its own inference begins ("closed: connector
+reported Available after restart"). The charger's own StopTransaction / TransactionEvent Ended, should it come
+later, corrects such a stop with the charger's time, meter reading and reason."""
+
+
+def inferred_stop(tx: Transaction) -> bool:
+    """The session was closed by the central system's inference, not by the charger."""
+    return not tx.active and (tx.stop_reason or "").startswith(INFERRED)
 
 
 class SessionRepository(Repository):
@@ -26,12 +37,13 @@ class SessionRepository(Repository):
     def start_transaction(self, charger_id: str, connector_id: int, id_tag: str | None, *, started_at: datetime,
                           meter_start_wh: float = 0.0, charger_tx_id: str | None = None) -> Transaction:
         """Open a session. 1.6 uses the returned `id` as its transactionId; 2.0.1 keys on `charger_tx_id`.
-        A second start for the same 2.0.1 transaction returns the first (chargers resend after reconnects)."""
+        A second start for the same 2.0.1 transaction (same id, same start) returns the first (chargers resend
+        after reconnects); a later start with an id used before is a new session (a restarted charger may
+        count its ids from the start again), and that id then names the newest session."""
         with self.session() as s:
             if charger_tx_id is not None:
-                existing = s.scalar(select(TransactionRow).where(
-                    TransactionRow.charger_id == charger_id, TransactionRow.charger_tx_id == charger_tx_id))
-                if existing is not None:
+                existing = self._tx_row(s, charger_id, None, charger_tx_id)
+                if existing is not None and existing.started_at == started_at:
                     return _transaction(existing)
             vehicle_id = s.scalar(select(IdTagRow.vehicle_id).where(IdTagRow.tag == id_tag)) if id_tag else None
             row = TransactionRow(charger_id=charger_id, connector_id=connector_id, id_tag=id_tag,
@@ -52,9 +64,10 @@ class SessionRepository(Repository):
         if transaction_id is not None:
             row = s.get(TransactionRow, transaction_id)
             return row if row is not None and row.charger_id == charger_id else None
-        if charger_tx_id is not None:
+        if charger_tx_id is not None:  # the newest session with that id (see start_transaction)
             return s.scalar(select(TransactionRow).where(TransactionRow.charger_id == charger_id,
-                                                         TransactionRow.charger_tx_id == charger_tx_id))
+                                                         TransactionRow.charger_tx_id == charger_tx_id)
+                            .order_by(TransactionRow.id.desc()).limit(1))
         return None
 
     def set_transaction_tag(self, transaction_id: int, id_tag: str) -> Transaction:
@@ -74,12 +87,48 @@ class SessionRepository(Repository):
             row = self._tx_row(s, charger_id, transaction_id, charger_tx_id)
             if row is None:
                 raise NotFound("transaction", transaction_id if transaction_id is not None else charger_tx_id)
-            if row.stopped_at is None:
+            corrected = row.stopped_at is not None and (row.stop_reason or "").startswith(INFERRED) and \
+                not (reason or "").startswith(INFERRED)
+            if row.stopped_at is None or corrected:  # the charger's word replaces what we inferred
                 row.stopped_at = stopped_at
                 row.meter_stop_wh = meter_stop_wh if meter_stop_wh is not None else row.last_energy_wh
                 row.stop_reason = reason
                 row.last_power_w = 0.0
+            if corrected:  # costed with the inferred stop: the ledger costs it again
+                s.execute(delete(SessionCostRow).where(SessionCostRow.transaction_id == row.id))
             return _transaction(row)
+
+    def open_sessions(self, *, charger_id: str | None = None, connector_id: int | None = None,
+                      vehicle_id: str | None = None) -> list[Transaction]:
+        """Open sessions, oldest first: of one charger (and connector), or of one vehicle."""
+        with self.session() as s:
+            q = select(TransactionRow).where(TransactionRow.stopped_at.is_(None))
+            if charger_id is not None:
+                q = q.where(TransactionRow.charger_id == charger_id)
+            if connector_id is not None:
+                q = q.where(TransactionRow.connector_id == connector_id)
+            if vehicle_id is not None:
+                q = q.where(TransactionRow.vehicle_id == vehicle_id)
+            return [_transaction(r) for r in s.scalars(q.order_by(TransactionRow.id))]
+
+    def close_sessions(self, transaction_ids: Sequence[int], *, stopped_at: datetime,
+                       reason: str) -> list[Transaction]:
+        """Close open sessions the chargers never closed (reconciliation), in one write: stopped now at their
+        last meter reading, with `reason` (it must begin with INFERRED). Sessions closed already are left alone;
+        returns those this call closed."""
+        if not reason.startswith(INFERRED):
+            raise ValueError(f"an inferred stop reason begins with {INFERRED!r}")
+        if not transaction_ids:
+            return []
+        with self.session() as s:
+            rows = list(s.scalars(select(TransactionRow).where(TransactionRow.id.in_(list(transaction_ids)),
+                                                               TransactionRow.stopped_at.is_(None))))
+            for row in rows:
+                row.stopped_at = max(stopped_at, row.started_at)
+                row.meter_stop_wh = row.last_energy_wh if row.last_energy_wh is not None else row.meter_start_wh
+                row.stop_reason = reason[:64]
+                row.last_power_w = 0.0
+            return [_transaction(r) for r in rows]
 
     def active_transactions(self) -> list[Transaction]:
         with self.session() as s:
@@ -136,7 +185,7 @@ class SessionRepository(Repository):
                 q = q.where(MeterSampleRow.charger_id == charger_id)
             if since is not None:
                 q = q.where(MeterSampleRow.at >= since)
-            rows = s.scalars(q.order_by(MeterSampleRow.at).limit(limit))
+            rows = s.scalars(q.order_by(MeterSampleRow.at, MeterSampleRow.id).limit(limit))  # ties: as stored
             return [MeterSample(r.at, r.energy_wh, r.power_w, r.current_a, r.soc) for r in rows]
 
     # ------------------------------------------------------------ raw event log

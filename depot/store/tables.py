@@ -8,13 +8,13 @@ Other concerns keep their tables in modules of their own (tables_people, tables_
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, time
 
-from sqlalchemy import Boolean, Float, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import Boolean, Float, ForeignKey, Index, Integer, String, Text, Time
 from sqlalchemy.orm import Mapped, mapped_column
 
 from depot.model import ConnectorStatus
-from depot.store.db import Base, UTCDateTime
+from depot.store.db import BIG_ID, Base, UTCDateTime
 
 
 class SiteRow(Base):
@@ -23,6 +23,7 @@ class SiteRow(Base):
     name: Mapped[str] = mapped_column(String(200))
     grid_kw: Mapped[float] = mapped_column(Float)
     safety_margin_kw: Mapped[float] = mapped_column(Float, default=0.0)
+    default_departure: Mapped[time | None] = mapped_column(Time, nullable=True)  # UTC; migration 0006
 
 
 class ChargerRow(Base):
@@ -101,7 +102,7 @@ class TransactionRow(Base):
 
 class MeterSampleRow(Base):
     __tablename__ = "meter_samples"
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    id: Mapped[int] = mapped_column(BIG_ID, primary_key=True, autoincrement=True)
     charger_id: Mapped[str] = mapped_column(String(64))
     connector_id: Mapped[int] = mapped_column(Integer)
     transaction_id: Mapped[int | None] = mapped_column(Integer)
@@ -119,7 +120,7 @@ class MeterSampleRow(Base):
 
 class EventRow(Base):
     __tablename__ = "events"
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    id: Mapped[int] = mapped_column(BIG_ID, primary_key=True, autoincrement=True)
     at: Mapped[datetime] = mapped_column(UTCDateTime)
     charger_id: Mapped[str] = mapped_column(String(64))
     direction: Mapped[str] = mapped_column(String(3))

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, Text, false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from depot.store.db import Base, UTCDateTime
@@ -22,6 +22,8 @@ class UserRow(Base):
     session_version: Mapped[int] = mapped_column(Integer, default=1)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # made by the demo with a published password (migration 0007_demo_accounts); retired without the simulator
+    demo: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
 class LoginAttemptRow(Base):
     __tablename__ = "login_attempts"

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import math
 from collections.abc import Callable, Iterable
 from datetime import timedelta
 from urllib.parse import urlencode, urlsplit
@@ -32,6 +33,7 @@ from flask_login import LoginManager, current_user, login_user, logout_user
 from flask_wtf.csrf import CSRFError, CSRFProtect, generate_csrf
 
 from depot.clock import utc_now
+from depot.people import demo_accounts
 from depot.people import users as people
 from depot.people.users import DISPATCHER, MAINTENANCE, MANAGER, ROLE_TEXT, ROLES, VIEWER
 from depot.web.context import services
@@ -43,6 +45,7 @@ EDIT_PLAN = (MANAGER, DISPATCHER)  # departures, roster, preview, planner downlo
 MAINTAIN = (MANAGER, MAINTENANCE)  # alerts, tickets, windows, remote actions
 MANAGE = (MANAGER,)  # users, tariffs, site settings
 READ_REPORTS = (MANAGER, VIEWER)  # the reports page and its downloads (reading only)
+READ_AUDIT = (MANAGER, DISPATCHER, VIEWER)  # plan versus actual and its CSV (reading only)
 SEE_ALERTS = MAINTAIN  # the header's alert badge
 
 LOGIN_PATH = "/login"
@@ -51,6 +54,7 @@ LOGIN_PATH = "/login"
 PAGE_ROLES: dict[str, tuple[str, ...]] = {
     "/": ALL,
     "/planner": (MANAGER, DISPATCHER, VIEWER),
+    "/audit": READ_AUDIT,
     "/power": ALL,
     "/reports": READ_REPORTS,
     "/tariffs": (MANAGER, VIEWER),
@@ -177,14 +181,17 @@ def init_app(dash_app: dash.Dash) -> None:
 
 
 def configure(dash_app: dash.Dash, svc) -> None:
-    """Per process: signing key (setting, or one kept in the database), cookie flags, the demo's users."""
+    """Per process: signing key (setting, or one kept in the database), cookie flags, the demo's users: made
+    when the simulator runs, retired when it does not (depot.people.demo_accounts)."""
     server = dash_app.server
     init_app(dash_app)
     server.config["SECRET_KEY"] = svc.settings.secret_key or people.secret_key(svc.store)
     secure = bool(getattr(svc.settings, "secure_cookies", False))
     server.config.update(SESSION_COOKIE_SECURE=secure, REMEMBER_COOKIE_SECURE=secure, WTF_CSRF_SSL_STRICT=secure)
     if svc.settings.simulator:
-        people.ensure_demo_users(svc.store, now=svc.clock())
+        demo_accounts.ensure_demo_users(svc.store, now=svc.clock())
+    else:
+        demo_accounts.retire_demo_users(svc.store, now=svc.clock())
     guard_pages()
 
 
@@ -328,8 +335,8 @@ def _login():
                                  now=svc.clock(), wall=utc_now())
     if result.user is None:
         query = {"error": result.reason, "user": name[:64]}
-        if result.retry_after is not None:
-            query["wait"] = max(1, int(result.retry_after.total_seconds() // 60) + 1)
+        if result.retry_after is not None:  # whole seconds, rounded up: waiting that long is enough
+            query["wait"] = max(1, math.ceil(result.retry_after.total_seconds()))
         if nxt:
             query["next"] = nxt
         return redirect(f"{LOGIN_PATH}?{urlencode(query)}", 303)

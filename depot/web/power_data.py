@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 from sqlalchemy import func, select
 
-from depot.control.sitelimit import Reading, SiteLimit, site_limit, worst_building_kw
+from depot.control.sitelimit import Reading, SiteLimit, site_limit, unset_limit, worst_building_kw
 from depot.model import Charger, CurrentType
 from depot.planning.snapshot import default_prices
 from depot.store import PlanRecord, Store, TransactionRow
@@ -168,11 +168,12 @@ class LivePoint:
 
     @property
     def limit_kw(self) -> float | None:
-        return None if self.limit is None else self.limit.limit_kw
+        """None when unknown or not set (no cap: nothing to draw or compare against)."""
+        return None if self.limit is None else self.limit.capped_kw
 
     @property
     def headroom_kw(self) -> float | None:
-        return None if self.limit is None else self.limit.limit_kw - self.charging_kw
+        return None if self.limit_kw is None else self.limit_kw - self.charging_kw
 
 
 def live_series(store: Store, grouping: Grouping, *, now: datetime, stale_s: float) -> tuple[float, ...]:
@@ -195,13 +196,14 @@ def live_series(store: Store, grouping: Grouping, *, now: datetime, stale_s: flo
 def site_limit_now(store: Store, settings, runtime, *, now: datetime,
                    latest: es.SiteReading | None = None) -> tuple[SiteLimit | None, str]:
     """The site limit in force: the running enforcement service's, else computed here from the newest reading
-    with the same pure rule (a missing or stale building reading is its maximum, never zero)."""
+    with the same pure rule (a missing or stale building reading is its maximum, never zero; no grid
+    connection set is `SiteLimit.unset`: no cap)."""
     enforcer = getattr(runtime, "enforcer", None)
     if enforcer is not None and enforcer.limit is not None:
         return enforcer.limit, "enforcer"
     site = store.get_site()
-    if site.grid_kw <= 0:
-        return None, "none"
+    if not site.grid_set:
+        return unset_limit(), "none"  # no grid connection limit: no cap (the page says so), never 0 kW
     reading = Reading(latest.at, latest.building_kw, latest.pv_kw) if latest is not None else None
     limit = site_limit(site.grid_kw, site.safety_margin_kw, reading, now=now,
                        stale_after=timedelta(seconds=settings.stale_after_s),
