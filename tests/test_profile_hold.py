@@ -16,6 +16,7 @@ from depot.control.profile_hold import (
     Schedule,
     hold,
     in_force_kw,
+    limits_since,
     risen_at,
     same_within_step,
     steady_targets,
@@ -114,12 +115,23 @@ def test_a_limit_that_follows_a_reading_stays_while_the_reading_wiggles():
     assert steady_targets([tapering], [big], budget_kw=100.0)[0].limit_kw == 39.0  # a real chunk goes back
     drawing = state("D", limit=11.0, measured=10.8)  # at its limit: the plan's raise goes out
     assert steady_targets([drawing], [Allocation("D", 1, 30.0, None, "plan")], budget_kw=100)[0].limit_kw == 30.0
-    older = state("S", limit=11.0, measured=3.0, read_s=-120, since_s=-60)  # a reading from before the limit
-    assert steady_targets([older], [Allocation("S", 1, 30.0, None, "plan")], budget_kw=100)[0].limit_kw == 11.0
-    ramped = state("S", limit=11.0, measured=10.9, read_s=-10, since_s=-60)  # … until it draws up to it
-    assert steady_targets([ramped], [Allocation("S", 1, 30.0, None, "plan")], budget_kw=100)[0].limit_kw == 30.0
+    older = state("S", limit=11.0, measured=0.0, read_s=-120, since_s=-60)  # read under a lower limit: no proof
+    assert steady_targets([older], [Allocation("S", 1, 30.0, None, "plan")], budget_kw=100)[0].limit_kw == 30.0
     cut = Allocation("S", 1, 4.0, None, "draws 2.5 kW: unused power given to others")  # older: no keeping higher
     assert steady_targets([older], [cut], budget_kw=100)[0].limit_kw == 4.0
+
+
+def test_since_moves_on_when_a_limit_rises_and_stays_when_it_falls():
+    k = ("CP", 1)
+    first = tx_profile(DC, 1, 7, [Period(0, 0.0), Period(450, 50.0)], now=NOW)  # 0 now, 50 kW from 22:15
+    seen, since = limits_since({k: (first, NOW)}, {}, {}, NOW)
+    assert seen == {k: 0.0} and since == {k: NOW}
+    at = NOW + timedelta(minutes=10)  # past 22:15: it rose by itself
+    seen, since = limits_since({k: (first, NOW)}, seen, since, at)
+    assert seen == {k: 50.0} and since == {k: NOW + timedelta(seconds=450)}
+    cut = tx_profile(DC, 1, 7, [Period(0, 31.5)], now=at)  # cut to what it draws: older readings still count
+    seen, since = limits_since({k: (cut, at)}, seen, since, at + timedelta(seconds=20))
+    assert seen == {k: 31.5} and since == {k: NOW + timedelta(seconds=450)}
 
 
 def test_a_schedule_that_rose_at_a_slot_boundary_is_in_force_since_then():

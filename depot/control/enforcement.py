@@ -34,7 +34,7 @@ from depot.control.decision import (
     reserved_kw,
 )
 from depot.control.failsafe import FailSafe
-from depot.control.profile_hold import in_force_kw, risen_at, steady_decision
+from depot.control.profile_hold import limits_since, steady_decision
 from depot.control.sending import ProfileSender
 from depot.control.site_source import SiteSource
 from depot.control.sitelimit import SiteLimit, limit_moved
@@ -97,6 +97,8 @@ class Enforcer:
         self.history: deque[PassResult] = deque(maxlen=50)
         self._plan_cache: tuple[int, PlanTable] | None = None  # the active plan, parsed once per version
         self.held: set[Key] = set()  # connectors whose accepted TxProfile stays this pass (profile_hold)
+        self._seen: dict[Key, float] = {}  # … the limit each one was in force at on the last pass
+        self._since: dict[Key, datetime] = {}  # … and since when it has allowed that much
         self.closed = False
 
     @property
@@ -219,8 +221,9 @@ class Enforcer:
         sessions = self.sessions(now)
         for key in self.sender.forget_ended({s.key for s in sessions}):
             self.trust.forget(key)
-        for key, (payload, _) in self.sender.sent.items():  # an accepted schedule moves on by itself
-            self.sender.commanded[key] = in_force_kw(payload, now)
+        # an accepted schedule moves on by itself; since when it allows that much (depot.control.profile_hold)
+        self._seen, self._since = limits_since(self.sender.sent, self._seen, self._since, now)
+        self.sender.commanded.update(self._seen)
         self.trust.reload()
         return sessions
 
@@ -228,8 +231,7 @@ class Enforcer:
         table = self._plan_table()
         untrusted = self.trust.untrusted(sessions)
         budget = max(0.0, limit.limit_kw - reserved_kw(sessions, untrusted, self.sender.commanded))
-        # a limit in force "since" it last rose, also by itself at a slot boundary (depot.control.profile_hold)
-        since = {k: (p, risen_at(p, t, now)) for k, (p, t) in self.sender.sent.items()}
+        since = {k: (p, self._since.get(k, t)) for k, (p, t) in self.sender.sent.items()}
         every, rows = connector_rows(sessions, table, commanded=self.sender.commanded,
                                      defaults=self.sender.defaults, sent=since, now=now)
         self.trust.verify(every, self.sender.commanded, now)  # untrusted chargers too: they may recover

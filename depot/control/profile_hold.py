@@ -3,9 +3,9 @@
 No I/O, no clock (`now=` is a parameter). Used by the enforcer (depot.control.enforcement) between its
 decide and apply steps:
 
-- `in_force_kw`: what an accepted TxProfile limits its connector to at `now` (its schedule moves on by
-  itself at the plan's slot boundaries: that is no change to send), and `risen_at`: since when (a reading
-  from before a rise at a boundary says nothing about unused power);
+- `limits_since`: what an accepted TxProfile limits its connector to at `now` (its schedule moves on by
+  itself at the plan's slot boundaries: that is no change to send), and since when it has allowed that
+  much (a reading from before a rise says nothing about unused power; one from before a cut still does);
 - `steady_targets`: a limit that only follows a measurement stays put while the measurement wiggles: a
   connector drawing clearly less than its limit is not raised (it would not use it), and what a tapering
   vehicle leaves unused is taken back only in chunks of `TAKE_BACK_BAND_KW` — as far as the limits held
@@ -101,6 +101,21 @@ def risen_at(payload: Mapping, sent_at: datetime, now: datetime) -> datetime:
     return max(since, sent_at)
 
 
+def limits_since(sent: Mapping[Key, tuple[dict, datetime]], seen: Mapping[Key, float],
+                 since: Mapping[Key, datetime], now: datetime) -> tuple[dict[Key, float], dict[Key, datetime]]:
+    """Each accepted TxProfile's limit in force now (kW) and since when it has been at least that: moved on
+    when the limit rose (a raise sent, or a slot boundary passed) since the last pass (`seen`), kept when it
+    fell, because a reading taken under a higher limit still shows power the vehicle leaves unused; so a
+    limit cut to what the vehicle draws is not raised back before a new reading, only to be cut again."""
+    in_force, out = {}, {}
+    for key, (payload, sent_at) in sent.items():
+        kw = in_force_kw(payload, now)
+        rose = key not in since or key not in seen or kw > seen[key] + 0.05
+        out[key] = risen_at(payload, sent_at, now) if rose else since[key]
+        in_force[key] = kw
+    return in_force, out
+
+
 def step_of(unit: str, phases: int, *, ac: bool, own_step: float | None = None) -> float:
     """The least change worth telling a charger, in the profile's unit."""
     if own_step:
@@ -155,9 +170,8 @@ def steady_targets(states: Sequence[ConnectorState], target: Sequence[Allocation
         s = by_key.get(a.key)
         if s is None or s.limit_kw is None or s.measured_kw is None:
             continue
-        # a raise it would not use: its last reading (under this limit or a higher one) is clearly below it
-        if a.limit_kw > s.limit_kw + 1e-9 and s.measured_kw < s.limit_kw - HEADROOM_KW / 2 \
-                and (_fresh(s) or a.reason in ("plan", "plan + redistributed")):
+        # a raise it would not use: a reading under this limit (or a higher one) is clearly below it
+        if a.limit_kw > s.limit_kw + 1e-9 and _fresh(s) and s.measured_kw < s.limit_kw - HEADROOM_KW / 2:
             out[i] = _keep(a, s, NOT_RAISED)
         elif a.limit_kw < s.limit_kw - 1e-9 and a.reason.startswith(_TAKE_BACK) and _fresh(s) \
                 and s.limit_kw - a.limit_kw < TAKE_BACK_BAND_KW:
