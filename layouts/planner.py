@@ -30,8 +30,6 @@ from depot.planning.departures import (
 from depot.planning.json_format import parse_problem, plan_from_json
 from depot.planning.planner import SHORTFALL_TOLERANCE_KWH, explain_shortfall
 from depot.planning.snapshot import (
-    DEFAULT_DEPARTURE,
-    DEFAULT_TARGET_SOC,
     PlannedVehicle,
     build_problem,
     default_departure,
@@ -187,10 +185,13 @@ def layout(**_):
     panel, view_data = _panel(svc, lambda: active_view(svc, now), "active")
     empty_hint = None
     if not one_offs and not shift_departures(roster, [], now=now, horizon=HORIZON):
+        default = svc.store.get_site().default_departure
+        when = (f"are planned to leave at {default:%H:%M} UTC (the site's default departure)" if default else
+                "charge at once on the power the planned vehicles leave free (no departure is known; set a "
+                "default departure on the Power page's Site card to plan them)")
         empty_hint = parts.notice(
-            f"No departures entered for the coming shift. Vehicles that plug in are planned to leave at "
-            f"{DEFAULT_DEPARTURE:%H:%M} UTC and charge to {DEFAULT_TARGET_SOC:g} %. Add rows below, upload a CSV "
-            "(start from the template), or fill in the weekly roster.", "info")
+            f"No departures entered for the coming shift. Vehicles that plug in {when}. Add rows below, upload "
+            "a CSV (start from the template), or fill in the weekly roster.", "info")
     one_off_tab = html.Div([
         parts.ONE_OFF_INTRO,
         empty_hint,
