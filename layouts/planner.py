@@ -173,6 +173,16 @@ def _saved_note(svc: Services) -> str:
     return "A re-plan was requested; the active plan below replaces this forecast when it is ready."
 
 
+def _empty_shift_hint(svc: Services):
+    """What happens to a vehicle that plugs in while no departure is known for the coming shift."""
+    default = svc.store.get_site().default_departure
+    when = (f"are planned to leave at {default:%H:%M} UTC (the site's default departure)" if default else
+            "charge at once on the power the planned vehicles leave free (no departure is known; set a "
+            "default departure on the Power page's Site card to plan them)")
+    return parts.notice(f"No departures entered for the coming shift. Vehicles that plug in {when}. Add rows "
+                        "below, upload a CSV (start from the template), or fill in the weekly roster.", "info")
+
+
 def layout(**_):
     svc = services()
     vehicles = svc.store.list_vehicles()
@@ -185,13 +195,7 @@ def layout(**_):
     panel, view_data = _panel(svc, lambda: active_view(svc, now), "active")
     empty_hint = None
     if not one_offs and not shift_departures(roster, [], now=now, horizon=HORIZON):
-        default = svc.store.get_site().default_departure
-        when = (f"are planned to leave at {default:%H:%M} UTC (the site's default departure)" if default else
-                "charge at once on the power the planned vehicles leave free (no departure is known; set a "
-                "default departure on the Power page's Site card to plan them)")
-        empty_hint = parts.notice(
-            f"No departures entered for the coming shift. Vehicles that plug in {when}. Add rows below, upload "
-            "a CSV (start from the template), or fill in the weekly roster.", "info")
+        empty_hint = _empty_shift_hint(svc)
     one_off_tab = html.Div([
         parts.ONE_OFF_INTRO,
         empty_hint,
