@@ -41,6 +41,7 @@ class FailSafe:
         self._tasks: dict[str, asyncio.Task] = {}
         self._again: dict[str, bool] = {}  # charger -> force, for a request that came while its task ran
         self._wake: dict[str, asyncio.Event] = {}
+        self._settled: set[str] = set()  # in force once since start, and no attempt has failed since
         self.closed = False
 
     def request(self, charger_id: str, *, force: bool = False) -> asyncio.Task | None:
@@ -100,6 +101,7 @@ class FailSafe:
             if not failed:
                 self._in_force(charger_id, attempt)
                 return True
+            self._settled.discard(charger_id)
             failure = "; ".join(failed)
             log.warning("charger %s (%s): fail-safe not in force (attempt %d of %d): %s", charger_id,
                         _protocol(self.sender, charger_id), attempt, self.attempts, failure)
@@ -123,11 +125,16 @@ class FailSafe:
         return charger_id in self._again
 
     def _in_force(self, charger_id: str, attempt: int) -> None:
+        """Resolve the charger's fail-safe alert, if it may have one: after a failed attempt, or the first time
+        in this process (an alert of a previous run); not on every boot of a charger that never failed."""
         if attempt > 1:
             log.info("charger %s: fail-safe in force after %d attempts", charger_id, attempt)
+        if charger_id in self._settled:
+            return
         try:
             alerts.clear_alert(self.store, rules.FAILSAFE_FAILED, charger_id=charger_id, now=self.clock(),
                                note="fail-safe profiles accepted")
+            self._settled.add(charger_id)
         except Exception:  # noqa: BLE001 - an alert failing must not stop enforcement
             log.exception("could not resolve the fail-safe alert of %s", charger_id)
 

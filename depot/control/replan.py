@@ -37,7 +37,7 @@ from depot.planning.snapshot import (
     readiness,
     slot_start,
 )
-from depot.planning.validate import Repair, repair_snapshot
+from depot.planning.validate import Repair
 from depot.settings import Settings
 from depot.store import PlanRecord, Store
 from depot.store import enforcement as es
@@ -108,10 +108,8 @@ def solve(snap: DepotSnapshot, now: datetime, *, time_limit_s: float = TIME_LIMI
           prefer_ready: frozenset[str] = frozenset()) -> PlanOutcome:
     """The plan of `snap`; `unchanged(problem)` may answer with the plan in force instead of a solve;
     `prefer_ready`: the vehicles ready in the plan in force stay so among equal choices."""
-    snap, repairs = repair_snapshot(snap, slots=SLOTS)  # inconsistent input is repaired, and said so, first
-    if health is not None:
-        health.repaired(repairs)
-    problem, planned = build_problem(snap, now=now, demand_charge_per_kw=snap.demand_charge_per_kw)
+    problem, planned = build_problem(snap, now=now, demand_charge_per_kw=snap.demand_charge_per_kw,
+                                     on_repair=health.repaired if health is not None else None)
     problem = reachable_needs(problem)  # an AC vehicle's last kWh is one slot at 6 A, not "1 kWh short"
     if unchanged is not None and (in_force := unchanged(problem)) is not None:
         return in_force

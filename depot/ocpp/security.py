@@ -251,6 +251,7 @@ class LoginGuard:
         self._by_charger: dict[str | None, deque] = {}  # failures (at, remote, claimed id, reason)
         self._by_address: dict[str, deque] = {}
         self._throttled: dict[str, list[float]] = {}  # address -> [last logged, handshakes answered 429 since]
+        self._admitted: list[SecurityEvent] = []  # written in batches with the server's journal
 
     async def admit(self, connection: ServerConnection, request: Request, charger_id: str) -> Response | None:
         """None to go on with the websocket handshake, or the refusal to send instead."""
@@ -277,8 +278,18 @@ class LoginGuard:
         if not verdict.ok:
             return self._refuse(connection, hs, creds, verdict)
         connection.username = charger_id
-        self._event(verdict.event, hs, verdict.reason)
+        # not a commit per handshake on the loop (a boot storm): the journal writes these in its next batch
+        self._admitted.append(SecurityEvent(self.clock(), verdict.event, hs.charger_id, hs.remote, verdict.reason,
+                                            {"tls": hs.tls}))
         return None
+
+    def write_admitted(self) -> None:
+        """Write the admitted handshakes' events in one transaction (called with the server's journal)."""
+        events, self._admitted = self._admitted, []
+        try:
+            self.store.add_security_events(events)
+        except Exception:  # noqa: BLE001 - the log must not take the server down; say what was lost
+            LOGGER.exception("could not record %d admitted handshakes as security events", len(events))
 
     def replaced(self, charger_id: str, old_remote: str, new_remote: str) -> None:
         """An authenticated connection took over from an open one of the same charger (a security event)."""

@@ -155,7 +155,8 @@ class CentralSystem:
             self.flush_journal()
 
     def flush_journal(self) -> None:
-        """Write what the journal holds, in one transaction."""
+        """Write what the journal holds, in one transaction, and the admitted handshakes' security events."""
+        self.guard.write_admitted()
         events, seen = self._events, self._seen
         if not events and not seen:
             return

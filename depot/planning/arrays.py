@@ -84,7 +84,8 @@ class _Weights:
         return self.energy_cost(np.asarray(rows)[:, None], np.arange(len(self.price))[None, :])
 
 
-def _weights(a: _Arrays, *, priorities: bool = True, tie_break: bool = True) -> _Weights:
+def _weights(a: _Arrays, *, priorities: bool = True, tie_break: bool = True,
+             ready: np.ndarray | None = None) -> _Weights:
     """Weights making the objective lexicographic.
 
     Moving one kWh between vehicles frees at most one kWh elsewhere (the constraints are a
@@ -94,6 +95,10 @@ def _weights(a: _Arrays, *, priorities: bool = True, tie_break: bool = True) -> 
     earlier slots. It is the same for every vehicle: a per-vehicle (Monge) tie-break would make the
     schedules contiguous by itself but made HiGHS 5-10x slower (measured); ``_smooth`` re-lays
     the equal-price runs afterwards instead.
+
+    ``ready`` (V,): the vehicles chosen to leave ready (``depot.planning.readiness``). Their shortfall
+    weighs above every other, in tiers above the highest priority, ordered by priority among themselves:
+    the LP then serves them in full, rounding refills them first, and the rest are served by priority.
     """
     price = a.price
     diffs = np.diff(np.unique(price))
@@ -105,4 +110,8 @@ def _weights(a: _Arrays, *, priorities: bool = True, tie_break: bool = True) -> 
     else:
         rank = np.zeros(a.n_vehicles, dtype=np.int64)
     urgency = np.full(a.n_vehicles, 1.0 if tie_break else 0.0)
-    return _Weights(shortfall=w * (1.0 + rank), price=price, demand=a.demand, span=span, urgency=urgency)
+    shortfall = w * (1.0 + rank)
+    if ready is not None and not ready.all():
+        top = w * (float(rank.max(initial=0)) + 2.0) + w * rank  # within the set, priority still first
+        shortfall = np.where(ready, top, shortfall)
+    return _Weights(shortfall=shortfall, price=price, demand=a.demand, span=span, urgency=urgency)

@@ -11,7 +11,7 @@ slots lying wholly inside ``[arrival, departure)`` get a variable), built from n
 1. every priority vehicle that can be made ready is ready, the highest level first (a level is never
    sacrificed for a lower one), then
 2. as many vehicles fully ready as possible: ``depot.planning.readiness`` chooses that set first, and
-   the LP weighs its shortfall above everything else (``ready_first``), then
+   the LP weighs its shortfall above everything else (``_weights(ready=...)``), then
 3. the least energy short for the rest, weighted by priority, then
 4. energy cost plus demand charge on the peak, then
 5. smooth schedules: a tie-break towards earlier slots, which makes each vehicle's schedule one
@@ -57,7 +57,7 @@ from depot.planning.problem import (
     is_ready,
     plan_from_power,
 )
-from depot.planning.readiness import READINESS_SHARE, ready_first, select_ready
+from depot.planning.readiness import READINESS_SHARE, select_ready
 from depot.planning.rounding import _round_and_repair, _round_down, _smooth
 
 __all__ = [
@@ -101,7 +101,7 @@ def plan(problem: PlanningProblem, *, time_limit_s: float = 10.0, exact: bool | 
         ready, timed_out = selection.ready, selection.timed_out
     else:  # energy first, as before readiness: cost + shortfall weighted by priority (benchmarks compare)
         ready = np.ones(a.n_vehicles, bool)
-    w = ready_first(_weights(a), a, ready)
+    w = _weights(a, ready=ready)
     lp = _solve(a, w, deadline - time.perf_counter())
     timed_out |= time.perf_counter() >= deadline - _LIMIT_SLACK_S
     if lp.status == "none":

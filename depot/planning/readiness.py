@@ -26,14 +26,14 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import numpy as np
 import scipy.sparse as sp
 from ortools.graph.python import max_flow, min_cost_flow
 from ortools.linear_solver.python import model_builder_helper as mbh
 
-from depot.planning.arrays import _Arrays, _Weights
+from depot.planning.arrays import _Arrays
 
 UNITS_PER_KWH = 1e4
 """Flow units per kWh (tenths of a Wh): capacities are rounded down to them."""
@@ -159,18 +159,6 @@ def _exact_select(a: _Arrays, eligible: np.ndarray, levels: list[int], deadline:
         chosen = found
         counts[level] = float((found & (a.priority == level)).sum())
     return chosen, counts
-
-
-def ready_first(w: _Weights, a: _Arrays, ready: np.ndarray) -> _Weights:
-    """The planner's weights with the chosen vehicles' shortfall above every other (tiers above the highest
-    priority, ordered by priority among themselves): the LP then serves them in full, rounding repairs them
-    first (priority first), and the rest are served by priority as before."""
-    if ready.all():
-        return w
-    base = float(w.shortfall.min()) if w.shortfall.size else 1.0  # the lowest priority's weight (rank 0)
-    ranks = np.searchsorted(np.unique(a.priority), a.priority) if a.n_vehicles else np.zeros(0)
-    top = base * (float(ranks.max(initial=0)) + 2.0) + base * ranks  # within the set, priority still first
-    return replace(w, shortfall=np.where(ready, top, w.shortfall))
 
 
 def _flow_level(g: _Graph, must: np.ndarray, candidates: np.ndarray, deadline: float,

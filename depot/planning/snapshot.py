@@ -16,14 +16,14 @@ chargers and vehicles could draw at once, never zero.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, time, timedelta
 
 from depot.model import Charger, ChargerView, ConnectorStatus, CurrentType, Site, Transaction, Vehicle
 from depot.planning.departures import DEFAULT_ARRIVAL_SOC, Departure
 from depot.planning.planner import Plan, PlanningProblem, VehicleNeed, ac_min_kw
-from depot.planning.validate import repair_snapshot
+from depot.planning.validate import Repair, repair_snapshot
 
 SLOT_MINUTES = 15
 SLOTS = 96
@@ -117,8 +117,14 @@ def default_departure(now: datetime, at: time = DEFAULT_DEPARTURE) -> datetime:
 
 
 def build_problem(snap: DepotSnapshot, *, now: datetime, slots: int = SLOTS, slot_minutes: int = SLOT_MINUTES,
-                  demand_charge_per_kw: float | None = None) -> tuple[PlanningProblem, list[PlannedVehicle]]:
-    snap, _ = repair_snapshot(snap, slots=slots)  # inconsistent input never reaches the planner (validate.py)
+                  demand_charge_per_kw: float | None = None,
+                  on_repair: Callable[[tuple[Repair, ...]], None] | None = None,
+                  ) -> tuple[PlanningProblem, list[PlannedVehicle]]:
+    """The planning problem of a depot snapshot, and who is in it. The snapshot is repaired first, here and only
+    here, so inconsistent input never reaches the planner (validate.py); `on_repair` is told what was repaired."""
+    snap, repairs = repair_snapshot(snap, slots=slots)
+    if on_repair is not None:
+        on_repair(repairs)
     start = slot_start(now, slot_minutes)
     horizon_end = start + timedelta(minutes=slot_minutes * slots)
     by_vehicle: dict[str, Departure] = {}

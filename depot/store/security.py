@@ -25,7 +25,7 @@ import json
 import os
 import secrets
 import string
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -192,10 +192,17 @@ class SecurityRepository(Repository):
                     else ChargerCredentials(cid, DEFAULT_PROFILE, None, bool(c)) for cid, c, row in rows}
 
     def add_security_event(self, event: SecurityEvent) -> None:
+        self.add_security_events([event])
+
+    def add_security_events(self, events: Sequence[SecurityEvent]) -> None:
+        """Many events in one transaction (the OCPP server writes admitted handshakes with its journal)."""
+        if not events:
+            return
         with self.session() as s:
-            s.add(SecurityEventRow(at=event.at, kind=event.kind, charger_id=event.charger_id[:64],
-                                   remote=event.remote[:64], reason=event.reason[:64],
-                                   detail=json.dumps(event.detail, separators=(",", ":"), default=str)))
+            s.add_all([SecurityEventRow(at=e.at, kind=e.kind, charger_id=e.charger_id[:64], remote=e.remote[:64],
+                                        reason=e.reason[:64],
+                                        detail=json.dumps(e.detail, separators=(",", ":"), default=str))
+                       for e in events])
 
     def security_events(self, *, charger_id: str | None = None, remote: str | None = None,
                         kind: str | None = None, limit: int = 200) -> list[SecurityEvent]:
