@@ -48,9 +48,15 @@ DEMO_EVENING = (16, 30)  # the demo night starts at 16:30 UTC: vehicles arrive i
 DEMO_MORNING = (6, 0)
 
 
+DEMO_MAX_AHEAD = timedelta(days=365 * 100)  # a demo clock runs ahead of the wall, but never this far
+
+
 def demo_clock_start(latest: datetime | None, now: datetime) -> datetime:
     """Where the demo clock starts: the evening after the newest data in the store (so a restarted demo never
-    writes timestamps older than what it wrote before), or right where it left off if that was during the night."""
+    writes timestamps older than what it wrote before), or right where it left off if that was during the night.
+    A `latest` more than `DEMO_MAX_AHEAD` past `now` is no demo's doing (a stored year 9999): it is ignored."""
+    if latest is not None and latest - now > DEMO_MAX_AHEAD:
+        latest = None
     base = max(latest, now) if latest is not None else now
     evening = base.replace(hour=DEMO_EVENING[0], minute=DEMO_EVENING[1], second=0, microsecond=0)
     morning = base.replace(hour=DEMO_MORNING[0], minute=DEMO_MORNING[1], second=0, microsecond=0)

@@ -38,6 +38,16 @@ class Settings:
     simulator: bool = True
     chargers: int = 20
     accept_unknown_chargers: bool = False
+    # bounds on what a charger may send (depot/ocpp/limits.py, depot/ocpp/server.py, depot/ocpp/admission.py)
+    ocpp_max_frame_bytes: int = 256 * 1024  # a bigger websocket message closes the connection (1009)
+    ocpp_rate_per_s: float = 20.0  # CALLs per second per connection, beyond the burst: GenericError …
+    ocpp_rate_burst: int = 200  # … and 10 × the burst of those within a minute closes it (1008)
+    boot_deadline_s: float = 60.0  # no OCPP frame (commissioning: no BootNotification) this long: closed (1008)
+    max_pending_unknown: int = 20  # commissioning: unknown connections not yet booted, at once …
+    unknown_per_minute: int = 10  # … and new unknown ids per minute; beyond either the handshake gets 503
+    handshake_burst: int = 10  # failed handshakes per address before new ones are held …
+    handshake_refill_s: float = 3.0  # … one more every this many seconds …
+    handshake_max_wait_s: float = 6.0  # … held at most this long, else 429
     allow_any_tag: bool = False
     sim_speed: float = 60.0
     sim_fault_rate: float = 0.02
@@ -57,6 +67,10 @@ class Settings:
     obey_grace_s: float = 120.0  # … for longer than this (clock seconds)
     profile_hours: float = 8.0  # how far ahead a TxProfile reaches
     station_max: bool = True  # send each charger a ChargePointMax/ChargingStationMax profile at its max kW
+    # values that pass the schema but are impossible are quarantined (depot/ocpp/sanity.py)
+    clock_skew_s: float = 900.0  # a charger's timestamp further ahead of the receive time is replaced by it
+    max_backlog_s: float = 30 * 86400.0  # … and one older than this (0: only before 2000); offline queues come late
+    max_connector_id: int = 32  # connector / EVSE ids above this are quarantined (no connector row)
     # people and maintenance: cookies, alert notifications (depot/people/notify.py)
     secure_cookies: bool = False  # session cookies only over HTTPS (set behind a TLS proxy)
     smtp_host: str = ""  # alert e-mail: none unless set
@@ -82,6 +96,13 @@ class Settings:
                               "the wss listener needs both a certificate and its key")
         if self.ocpp_client_ca and not self.ocpp_tls_cert:
             raise ConfigError("ocpp_client_ca", "client certificates need the wss listener (--ocpp-tls-cert)")
+        for name in ("ocpp_max_frame_bytes", "ocpp_rate_burst", "max_pending_unknown", "unknown_per_minute",
+                     "handshake_burst"):
+            if getattr(self, name) < 1:
+                raise ConfigError(name, "must be ≥ 1")
+        for name in ("ocpp_rate_per_s", "boot_deadline_s", "handshake_refill_s"):
+            if getattr(self, name) <= 0:
+                raise ConfigError(name, "must be > 0")
         if self.chargers < 0:
             raise ConfigError("chargers", "must be ≥ 0")
         if self.sim_speed <= 0:
@@ -92,6 +113,9 @@ class Settings:
             raise ConfigError("heartbeat_interval", "must be > 0")
         if self.tick_seconds <= 0:
             raise ConfigError("tick_seconds", "must be > 0")
+        for name in ("clock_skew_s", "max_backlog_s", "max_connector_id"):  # depot/ocpp/sanity.py
+            if getattr(self, name) < 0:
+                raise ConfigError(name, "must be ≥ 0")
         src = self.site_limit_source
         if src not in ("", "simulator", "meter") and not src.startswith(("http://", "https://")):
             raise ConfigError("site_limit_source", f"{src!r}: use simulator, meter or an http(s) URL")
@@ -175,6 +199,18 @@ def add_server_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--chargers", type=int, help="simulated depot size (DEPOT_CHARGERS, default 20)")
     parser.add_argument("--accept-unknown-chargers", dest="accept_unknown_chargers", action="store_const",
                         const=True, help="commissioning mode: record unknown charger ids instead of refusing them")
+    parser.add_argument("--max-pending-unknown", dest="max_pending_unknown", type=int, metavar="N",
+                        help="commissioning mode: unknown connections waiting for their BootNotification at once "
+                             "(DEPOT_MAX_PENDING_UNKNOWN, default 20; new unknown ids: DEPOT_UNKNOWN_PER_MINUTE, 10)")
+    parser.add_argument("--boot-deadline-s", dest="boot_deadline_s", type=float, metavar="S",
+                        help="close a connection that sends no OCPP frame (an unknown id: no BootNotification) "
+                             "within S seconds (DEPOT_BOOT_DEADLINE_S, default 60)")
+    parser.add_argument("--ocpp-max-frame-bytes", dest="ocpp_max_frame_bytes", type=int, metavar="BYTES",
+                        help="largest websocket message from a charger; a bigger one closes it with 1009 "
+                             "(DEPOT_OCPP_MAX_FRAME_BYTES, default 262144)")
+    parser.add_argument("--ocpp-rate-per-s", dest="ocpp_rate_per_s", type=float, metavar="R",
+                        help="CALLs per second per charger beyond the burst get GenericError "
+                             "(DEPOT_OCPP_RATE_PER_S, default 20; burst DEPOT_OCPP_RATE_BURST, default 200)")
     parser.add_argument("--allow-any-tag", dest="allow_any_tag", action="store_const", const=True,
                         help="accept any id tag, known or not (DEPOT_ALLOW_ANY_TAG)")
     parser.add_argument("--sim-speed", dest="sim_speed", type=float,

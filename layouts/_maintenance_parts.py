@@ -231,6 +231,19 @@ def health_panel(h: ChargerHealth, alerts: Sequence[Alert], now: datetime) -> ht
     ])], id="mt-health-body", **{"data-charger": h.charger_id})
 
 
+def quarantine_table(rows: Sequence, now: datetime) -> html.Div:
+    """The charger's latest quarantined values: received, message, field, value, why it is impossible."""
+    body = [html.Tr([html.Td(fmt(q.received_at, now)), html.Td(q.action), html.Td(q.field),
+                     html.Td(q.value[:60]), html.Td(q.reason)]) for q in rows]
+    table = html.Table([html.Thead(html.Tr([html.Th(c) for c in ("Received (UTC)", "Message", "Field", "Value",
+                                                                "Why impossible")])),
+                        html.Tbody(body or [html.Tr(html.Td("Nothing quarantined: every value it sent was possible.",
+                                                            colSpan=5, className="text-muted"))])],
+                       className="table table-sm mt-table mb-0")
+    return html.Div([html.H6("Quarantined values (kept for diagnosis, never billed, planned or drawn)"), table],
+                    className="mt-2", id="mt-quarantine")
+
+
 def history_table(items: Sequence[HistoryItem], now: datetime) -> html.Table:
     rows = [html.Tr([html.Td(fmt(i.at, now)), html.Td(i.who), html.Td(i.what), html.Td(i.result),
                      ], className="" if i.ok else "table-danger") for i in items]

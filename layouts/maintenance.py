@@ -3,7 +3,8 @@
 Tabs: the alert queue (filter, acknowledge, resolve, assign, open a ticket), one charger's health with remote
 actions (confirmed, answered, audited) and its service history, tickets, maintenance windows, the audit log.
 Callbacks are thin: each calls one function of depot.people.alerts / depot.people.maintenance / depot.ocpp.remote with the
-signed-in user's name, and every one of them requires a manager or maintenance role (`auth.MAINTAIN`).
+signed-in user's name, and every one of them requires a manager or maintenance role (`auth.MAINTAIN`). The
+Credentials card (layouts/_maintenance_credentials.py) is a manager's only, and so are its callbacks.
 """
 
 from __future__ import annotations
@@ -19,8 +20,9 @@ from depot.model import is_online
 from depot.ocpp import remote
 from depot.people import alerts, maintenance
 from depot.people.users import MAINTENANCE, MANAGER, audit_log, list_users
-from depot.web.auth import MAINTAIN, current_name, require
+from depot.web.auth import MAINTAIN, MANAGE, can, current_name, require
 from depot.web.context import services
+from layouts import _maintenance_credentials as credentials
 from layouts import _maintenance_parts as ui
 
 dash.register_page(__name__, path="/maintenance", name="Maintenance", title="Maintenance · Depot charging")
@@ -117,6 +119,7 @@ def _chargers_tab(chargers: list[str], selected: str | None) -> html.Div:
         dbc.Row([ui.field("Charger", ui.select(CHARGER, chargers, selected), 3)], class_name="mt-form mb-2"),
         dcc.Loading(html.Div(id=HEALTH), type="dot", delay_show=300),
         _remote_card(),
+        *([credentials.card()] if can(MANAGE) else []),  # managers only: profile, password, rotation
         html.Div([html.H5("Service history"), html.Div(id=HISTORY)], className="mt-card mt-2"),
     ], className="pt-2")
 
@@ -214,7 +217,9 @@ def show_charger(charger_id, _version, tab):
     except DepotError as exc:
         return ui.notice(str(exc), "warning"), None
     open_alerts = alerts.list_alerts(svc.store, charger_id=charger_id)
-    return ui.health_panel(h, open_alerts, now), ui.history_table(maintenance.service_history(svc.store, charger_id), now)
+    health = html.Div([ui.health_panel(h, open_alerts, now),
+                       ui.quarantine_table(maintenance.quarantined(svc.store, charger_id), now)])
+    return health, ui.history_table(maintenance.service_history(svc.store, charger_id), now)
 
 
 # ---------------------------------------------------------------- alert actions

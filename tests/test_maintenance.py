@@ -243,3 +243,11 @@ def test_remote_action_on_an_offline_charger_says_so(live):
     result = _do(runtime, store, "CP-UNKNOWN", "reset_hard")
     assert not result.ok and "not connected" in result.summary
     assert audit_log(store, target="charger:CP-UNKNOWN")[0].result == result.summary
+
+
+@pytest.mark.parametrize("key", ["AuthorizationKey", "SecurityProfile", "SecurityCtrlr/BasicAuthPassword",
+                                 "securityctrlr.basicauthpassword", "OCPPCommCtrlr/NetworkConfigurationPriority"])
+def test_a_generic_configuration_change_cannot_touch_how_a_charger_signs_in(key):
+    with pytest.raises(ValidationError, match="Credentials card"):
+        remote.check_params("set_config", {"key": key, "value": "ab" * 20})
+    assert remote.check_params("set_config", {"key": "HeartbeatInterval", "value": "60"})["key"] == "HeartbeatInterval"

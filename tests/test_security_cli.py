@@ -108,7 +108,7 @@ def test_chargers_of_a_database_from_before_get_profile_1_without_a_password(db_
     cfg.set_main_option("script_location", str(MIGRATIONS))
     with store.engine.begin() as conn:
         cfg.attributes["connection"] = conn
-        command.downgrade(cfg, "charger_security@-1")  # the database as it was before this branch
+        command.downgrade(cfg, "charger_security@-2")  # before this branch (0007, then 0010 on it)
     assert "charger_credentials" not in sa_inspect(store.engine).get_table_names()
     store.add_charger(Charger("OLD-1", 22.0))
     store.dispose()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib
 import sys
 
-BENCHMARKS = ("planner", "ocpp", "control", "reports")
+BENCHMARKS = ("planner", "ocpp", "control", "reports", "fuzz")
 
 USAGE = f"usage: python -m depot.bench {{{','.join(BENCHMARKS)}}} [options]  (NAME --help for its options)"
 

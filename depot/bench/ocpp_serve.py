@@ -17,6 +17,8 @@ import time
 from pathlib import Path
 
 HOST = "127.0.0.1"
+# every simulated charger connects from HOST: the per-address handshake limit is sized for that fleet
+LOOPBACK_FLEET = {"handshake_burst": 10_000, "handshake_refill_s": 0.01}
 
 
 def serve(db_url: str) -> int:
@@ -27,7 +29,9 @@ def serve(db_url: str) -> int:
 
     async def run() -> None:
         store = Store(db_url)
-        settings = Settings(database_url=db_url, ocpp_host=HOST, ocpp_port=0, simulator=False)
+        # no backlog limit: tests/test_durability.py replays fixed timestamps (tests/ocpp_clients.T0)
+        settings = Settings(database_url=db_url, ocpp_host=HOST, ocpp_port=0, simulator=False, max_backlog_s=0.0,
+                            **LOOPBACK_FLEET)
         cs = CentralSystem(store, settings)
         await cs.start()
         print(f"PORT {cs.port}", flush=True)

@@ -11,6 +11,16 @@ lenient or answers wrongly for strict peers:
 - an unknown action is `NotImplemented` ("not known by receiver") and a known one that we do not handle is
   `NotSupported` ("recognized but not supported"), as both specifications define them;
 - a handler that raises is answered `InternalError` and logged with the charger id; the connection stays up;
+- hostile input is bounded before it costs anything (`depot.ocpp.limits`): JSON nested over 64 deep is
+  answered without parsing (FormationViolation / FormatViolation with the frame's own message id when its
+  start `[2, "id", ` is readable, else ProtocolError / RpcFrameworkError with id "-1"); an integer outside
+  32 bits is TypeConstraintViolation, a negative connectorId / evseId (1.6 StartTransaction: below 1)
+  PropertyConstraintViolation, both naming the field; CALLs beyond the connection's rate (a token bucket of
+  `ocpp_rate_burst`, refilled at `ocpp_rate_per_s`) get GenericError "rate limit: slow down" unprocessed,
+  and more than 10 × the burst of those within a minute close the connection (1008). Responses are never
+  rate-limited, and one answering no call of ours is dropped;
+- a commissioning connection (`must_boot`, see `depot.ocpp.admission`) gets SecurityError for every CALL
+  before its BootNotification (as 2.0.1 B02/B03 answer a station not yet accepted; 1.6 has the same code);
 - every frame in and out goes to the raw event log, and every frame in touches `last_seen`;
 - `@after` hooks run as tracked tasks of the central system, never inside the receive loop.
 
@@ -36,6 +46,9 @@ from ocpp.messages import Call, CallError, CallResult, MessageType, get_validato
 from websockets.exceptions import ConnectionClosed
 
 from depot.model import EventRecord, Protocol, TagStatus
+from depot.ocpp import limits
+from depot.ocpp.charger_security import secret_free
+from depot.ocpp.limits import CallRate, Prefix, Rate
 from depot.store import dumps
 
 if TYPE_CHECKING:
@@ -46,6 +59,8 @@ if TYPE_CHECKING:
 LOGGER = logging.getLogger("depot.ocpp")
 FRAMES = logging.getLogger("depot.ocpp.frames")  # the package logs every frame at INFO here
 KNOWN_VENDORS = frozenset({"depot"})  # DataTransfer vendorIds we accept (our simulator); others: UnknownVendorId
+RATE_LOG_EVERY_S = 10.0
+_MUST_BE_POSITIVE = {(Protocol.OCPP16, "StartTransaction"): frozenset({"connectorId"})}
 
 
 @dataclass(frozen=True)
@@ -73,6 +88,8 @@ class Hub(typing.Protocol):
     def spawn(self, coro: Coroutine[Any, Any, Any], what: str) -> None: ...
 
     def after_boot(self, charger_id: str) -> None: ...
+
+    def promote(self, cp: DepotChargePoint) -> None: ...
 
     def connected(self) -> dict[str, Protocol]: ...
 
@@ -143,6 +160,13 @@ class DepotChargePoint:
         self.closed = asyncio.Event()
         self._actions_in: dict[str, str] = {}  # unique id of a CALL we received -> action (to log our answer)
         self._actions_out: dict[str, str] = {}  # unique id of a CALL we sent -> action (to log the answer)
+        s, now = hub.settings, asyncio.get_running_loop().time()
+        self.rate = CallRate(s.ocpp_rate_per_s, s.ocpp_rate_burst, now)
+        self._rate_noted = [-float("inf"), 0]  # last logged, rejected since
+        self._flooded = False
+        self.must_boot = False  # a commissioning connection: BootNotification first (set by the server)
+        self.booted = asyncio.Event()  # its BootNotification was accepted
+        self.spoke = asyncio.Event()  # a well-formed OCPP frame arrived
 
     # ------------------------------------------------------------ helpers for handlers
 
@@ -174,18 +198,34 @@ class DepotChargePoint:
             LOGGER.exception("charger %s: frame could not be processed: %.200r", self.id, raw_msg)  # type: ignore[attr-defined]
 
     async def _route(self, raw_msg) -> None:
+        text = raw_msg if isinstance(raw_msg, str) else bytes(raw_msg).decode("utf-8", "replace")
+        prefix = limits.frame_prefix(text)
+        if not limits.is_response(prefix) and not await self._within_rate(prefix):
+            return
+        if limits.too_deep(text):
+            await self._reject_unparsed(text, prefix, "payload nested too deep", {"maxDepth": limits.MAX_DEPTH})
+            return
         try:
             msg = unpack(raw_msg)
         except OCPPError as exc:
             await self._reject_frame(raw_msg, exc)
             return
-        self._log(msg, "in")
-        if msg.message_type_id != MessageType.Call:
-            self._response_queue.put_nowait(msg)
+        except ValueError as exc:  # json's own limits, e.g. an integer of more than 4300 digits
+            await self._reject_unparsed(text, prefix, "a value json cannot read", {"cause": str(exc)[:200]})
             return
+        self.spoke.set()
+        if msg.message_type_id != MessageType.Call:
+            expected = isinstance(msg.unique_id, str) and msg.unique_id in self._actions_out
+            self._log(msg, "in")
+            if expected:  # a response to none of our calls would only pile up in the package's queue
+                self._response_queue.put_nowait(msg)
+            return
+        self._log(msg, "in")
         try:
             if not isinstance(msg.unique_id, str) or not isinstance(msg.action, str):
                 raise CallRejected(error_code("frame", self.protocol), "message id and action must be strings")
+            if self.must_boot and not self.booted.is_set() and msg.action != "BootNotification":
+                raise CallRejected("SecurityError", "not accepted yet: send BootNotification first")
             await self._handle_call(msg)
         except CallRejected as exc:
             await self._send(CallError(msg.unique_id, exc.code, exc.description, exc.details).to_json())
@@ -193,12 +233,53 @@ class DepotChargePoint:
             code = error_code(exc.code, self.protocol)
             await self._send(CallError(msg.unique_id, code, exc.description, exc.details).to_json())
 
+    async def _within_rate(self, prefix: Prefix | None) -> bool:
+        """False when this frame (anything but a response) is over the connection's rate: answered or closed."""
+        loop_now = asyncio.get_running_loop().time()
+        verdict = self.rate.admit(loop_now)
+        if verdict is Rate.OK:
+            return True
+        noted = self._rate_noted
+        noted[1] += 1
+        if verdict is Rate.CLOSE:
+            if not self._flooded:  # closed from its own task: this loop goes on draining what is queued
+                self._flooded = True
+                LOGGER.warning("charger %s: flooding (%d CALLs over its rate): closing the connection",
+                               self.id, noted[1])  # type: ignore[attr-defined]
+                self.hub.spawn(self._connection.close(1008, "message rate exceeded"),  # type: ignore[attr-defined]
+                               f"close flooding {self.id}")  # type: ignore[attr-defined]
+            return False
+        if loop_now - noted[0] >= RATE_LOG_EVERY_S:
+            LOGGER.warning("charger %s: over its message rate (%d CALLs refused since the last note)", self.id,  # type: ignore[attr-defined]
+                           noted[1])
+            noted[0], noted[1] = loop_now, 0
+        unique_id = prefix.unique_id if prefix is not None and prefix.unique_id is not None else "-1"
+        # not journalled: a flood must not write a row per frame
+        await super()._send(CallError(unique_id, "GenericError", "rate limit: slow down", {}).to_json())  # type: ignore[misc]
+        return False
+
+    async def _reject_unparsed(self, text: str, prefix: Prefix | None, description: str, details: dict) -> None:
+        """A frame too deep (or odd) to parse safely: answered from its prefix, never parsed; never a response."""
+        self._record("in", "invalid", None, text[:2000])
+        if limits.is_response(prefix):
+            LOGGER.warning("charger %s: malformed response frame ignored: %s", self.id, description)  # type: ignore[attr-defined]
+            return
+        if prefix is None or prefix.unique_id is None:
+            unique_id, kind = "-1", "frame"
+        else:
+            unique_id, kind = prefix.unique_id, "format" if prefix.message_type == MessageType.Call else "message_type"
+        LOGGER.warning("charger %s: frame answered %s: %s", self.id, kind, description)  # type: ignore[attr-defined]
+        await self._send(CallError(unique_id, error_code(kind, self.protocol), description, details).to_json())
+
     async def _handle_call(self, msg: Call):
         handlers = self.route_map.get(msg.action)
         if not handlers or "_on_action" not in handlers:
             raise self._no_handler(msg.action)
         if not handlers.get("_skip_schema_validation", False):
             self._validate(msg)
+        self._check_ranges(msg)
+        if msg.action == "BootNotification" and self.must_boot:
+            self.hub.promote(self)  # the connection of this id from now on; its handler records the charger
         kwargs = camel_to_snake_case(msg.payload)
         try:
             response = handlers["_on_action"](**kwargs)
@@ -215,6 +296,8 @@ class DepotChargePoint:
             raise CallRejected("InternalError", f"{msg.action} could not be processed",
                                {"cause": type(exc).__name__}) from exc
         await self._send(result.to_json())
+        if msg.action == "BootNotification" and payload.get("status") == "Accepted":
+            self.booted.set()
         after = handlers.get("_after_action")
         if after is not None:
             try:
@@ -229,6 +312,17 @@ class DepotChargePoint:
         if action in {a.value for a in self.actions}:
             return CallRejected("NotSupported", f"{action} is recognized but not supported by this central system")
         return CallRejected("NotImplemented", f"{action!r} is not a known {self.protocol.value} action")
+
+    def _check_ranges(self, msg: Call) -> None:
+        """What the schemas leave open: 32-bit integers, ids that cannot be negative."""
+        where = limits.int_out_of_range(msg.payload)
+        if where is not None:
+            raise CallRejected("TypeConstraintViolation", f"{where}: not a 32-bit integer"[:255])
+        positive = _MUST_BE_POSITIVE.get((self.protocol, msg.action), frozenset())
+        where = limits.negative_id(msg.payload, positive=positive)
+        if where is not None:
+            least = 1 if where in positive else 0
+            raise CallRejected("PropertyConstraintViolation", f"{where}: must be {least} or more"[:255])
 
     def _validate(self, msg: Call) -> None:
         try:
@@ -277,7 +371,7 @@ class DepotChargePoint:
                 mine[uid] = action
                 if len(mine) > self.MAX_PENDING:  # calls never answered: forget the oldest
                     mine.pop(next(iter(mine)))
-            self._record(direction, "call", action, dumps(msg.payload))
+            self._record(direction, "call", action, dumps(secret_free(action, msg.payload)))  # never a password
         elif isinstance(msg, CallResult):
             self._record(direction, "result", theirs.pop(uid, None), dumps(msg.payload))
         else:

@@ -5,8 +5,10 @@ the handler of the message that shows it (so the write is done before the answer
 
 - a connector that reports it is free (Available; in 1.6 also Finishing: the transaction is over) has no open
   session: one still open there is closed;
-- a new transaction on a connector closes the sessions still open on that connector, and so does (2.0.1) a new
-  transaction that reuses the transactionId of an older session (a restarted charger counting from the start);
+- a new transaction on a connector closes the sessions still open on that connector (at the new start, but never
+  before their own start or last sample: a start sent late is no reason for a session to stop before it began),
+  and so does (2.0.1) a new transaction that reuses the transactionId of an older session (a restarted charger
+  counting from the start);
 - a vehicle (an id tag that names a vehicle) is on one connector at a time: its session on another connector
   is closed, unless that charger is connected and still reports the connector running (Charging, SuspendedEV,
   SuspendedEVSE, reported since its last boot), or that session started after this one: those are kept and
@@ -132,7 +134,7 @@ class Reconciling:
         if not sessions:
             return []
         now = self.now()
-        closed = self.store.close_sessions([t.id for t in sessions], stopped_at=at or now, reason=reason)
+        closed = self.store.close_sessions([t.id for t in sessions], stopped_at=at or now, reason=reason, now=now)
         for tx in closed:
             (LOGGER.info if quiet else LOGGER.warning)(
                 "charger %s: session %s (%s) on connector %s %s", tx.charger_id, tx.id,

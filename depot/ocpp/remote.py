@@ -88,10 +88,25 @@ def check_params(action: str, params: dict) -> dict:
             key = (value or "").strip()
             if action == "set_config" and not key:
                 raise ValidationError("key", "which key (1.6) or Component/Variable (2.0.1)")
+            if action == "set_config" and _security_key(key):
+                raise ValidationError("key", f"{key} changes how the charger signs in: use the Credentials card "
+                                             "(rotate the password / raise the profile), which keeps the old one "
+                                             "working until the charger uses the new one")
             out[name] = key
         else:
             out[name] = "" if value is None else str(value)
     return out
+
+
+# what a generic configuration change must not write: the password would bypass the rotation's pending
+# password (a lock-out) and land in the audit log; the profile would bypass its checks
+_SECURITY_KEYS = frozenset({"authorizationkey", "securityprofile", "basicauthpassword", "networkconfigurationpriority",
+                            "securityctrlr"})
+
+
+def _security_key(key: str) -> bool:
+    parts = {part.strip().lower() for part in key.replace(".", "/").split("/")}
+    return bool(parts & _SECURITY_KEYS)
 
 
 def _component(key: str) -> tuple[str, str]:

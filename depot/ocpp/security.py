@@ -16,14 +16,20 @@ time (an unknown id, a charger without a password or a refused certificate costs
 dummy hash, like a wrong password). Commissioning mode (`--accept-unknown-chargers`) lets in, without
 credentials, ids we do not know and uncommissioned chargers that have no password yet.
 
+In commissioning mode the server's `gate` (`depot.ocpp.admission.Commissioning`) may still refuse an
+admitted commissioning handshake (503 with Retry-After: too many pending unknown ids, or new ones too fast).
+
 Every refusal is a security event (`Store.add_security_event`, logged with the remote address, never the
 password), counted per charger and per address; 5 in 10 min raise the failed-login alert
 (`depot.people.alert_rules.failed_login_condition`).
 
-The rate limit (per remote address; an IPv6 address counts by its /64): each address has a bucket of
-`BURST` failures that refills by one every `REFILL_S` seconds. Only refusals take from it. While it is empty,
-a new handshake from that address is held until the next token is due (at most `MAX_WAIT_S` seconds) and
-then checked as usual; one that would wait longer is answered 429 with Retry-After, unchecked. A right
+The rate limit (per remote address; an IPv6 address counts by its /64; `depot.ocpp.limits.AddressLimiter`):
+each address has a bucket of `handshake_burst` failures (setting, default 10) that refills by one every
+`handshake_refill_s` seconds (default 3). Only refusals take from it. While it is empty, a new handshake
+from that address is held until the next token is due (at most `handshake_max_wait_s`, default 6 s) and
+then checked as usual; one that would wait longer is answered 429 with Retry-After, unchecked. (A fleet
+behind one address, such as the benchmarks' simulated chargers on loopback, raises the burst; the limit has
+no exemption for any address.) A right
 password is never refused by the limit once it has been checked, and a charger whose password was checked
 right since this process started skips the limit altogether (an in-memory HMAC of it under a random key
 made at start, compared in constant time), so a charger behind the same NAT as an attacker, or one that
@@ -35,7 +41,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
-import ipaddress
 import logging
 import secrets
 import ssl
@@ -49,11 +54,14 @@ from websockets.exceptions import InvalidHeader
 from websockets.headers import build_www_authenticate_basic, parse_authorization_basic
 
 from depot.errors import ConfigError
+from depot.ocpp.limits import AddressLimiter, address_key
 from depot.people import alert_rules
 from depot.people.alerts import raise_alert
-from depot.store.security import ChargerCredentials, SecurityEvent, dummy_hash, password_matches, wire_secret
+from depot.store.security import ChargerCredentials, SecurityEvent, check_secret, wire_secret
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from websockets.asyncio.server import ServerConnection
     from websockets.http11 import Request, Response
 
@@ -64,7 +72,6 @@ if TYPE_CHECKING:
 LOGGER = logging.getLogger("depot.ocpp.security")
 REALM = "depot OCPP"
 REFUSED_BODY = "Unauthorized.\n"
-BURST, REFILL_S, MAX_WAIT_S = 10, 3.0, 6.0
 KDF_AT_ONCE = 2  # scrypt checks in worker threads at once (16 MiB each)
 HISTORY_MAX = 1000  # failures kept per charger id / address for the alert rule
 THROTTLE_LOG_EVERY_S = 60.0
@@ -118,19 +125,6 @@ def is_tls(connection: ServerConnection) -> bool:
     return connection.transport.get_extra_info("ssl_object") is not None
 
 
-def address_key(remote: str) -> str:
-    """What the rate limit counts: an IPv4 address, or the /64 of an IPv6 one."""
-    try:
-        ip = ipaddress.ip_address(remote)
-    except ValueError:
-        return remote
-    if isinstance(ip, ipaddress.IPv6Address):
-        if ip.ipv4_mapped is not None:
-            return str(ip.ipv4_mapped)
-        return str(ipaddress.ip_network(f"{ip}/64", strict=False))
-    return str(ip)
-
-
 class RedactAuthorization(logging.Filter):
     """websockets logs every handshake header at DEBUG: never the Authorization one."""
 
@@ -139,50 +133,6 @@ class RedactAuthorization(logging.Filter):
         if isinstance(args, tuple) and len(args) == 2 and str(args[0]).lower() == "authorization":
             record.args = (args[0], "[redacted]")
         return True
-
-
-# ---------------------------------------------------------------- the rate limit
-
-
-@dataclass
-class _Bucket:
-    tokens: float
-    at: float
-    held: int = 0
-
-
-class AddressLimiter:
-    """A token bucket of failed handshakes per address (see the module docstring); `now` is monotonic seconds."""
-
-    def __init__(self, burst: int = BURST, refill_s: float = REFILL_S, max_wait_s: float = MAX_WAIT_S):
-        self.burst, self.refill_s, self.max_wait_s = burst, refill_s, max_wait_s
-        self._buckets: dict[str, _Bucket] = {}
-
-    def _bucket(self, key: str, now: float) -> _Bucket:
-        b = self._buckets.get(key)
-        if b is None:
-            b = self._buckets[key] = _Bucket(float(self.burst), now)
-        b.tokens = min(float(self.burst), b.tokens + (now - b.at) / self.refill_s)
-        b.at = now
-        if len(self._buckets) > 10_000:  # forget full buckets nobody is using
-            for k in [k for k, v in self._buckets.items() if v.tokens >= self.burst and not v.held and k != key]:
-                del self._buckets[k]
-        return b
-
-    def wait_s(self, key: str, now: float) -> float | None:
-        """Seconds this handshake waits before it is checked (0: at once); None: it would wait too long."""
-        b = self._bucket(key, now)
-        if b.tokens >= 1 and not b.held:
-            return 0.0
-        wait = (b.held + 1 - b.tokens) * self.refill_s
-        return wait if wait <= self.max_wait_s else None
-
-    def hold(self, key: str, delta: int) -> None:
-        self._buckets[key].held += delta
-
-    def failed(self, key: str, now: float) -> None:
-        b = self._bucket(key, now)
-        b.tokens = max(0.0, b.tokens - 1)
 
 
 # ---------------------------------------------------------------- the handshake
@@ -242,9 +192,12 @@ def without_password(creds: ChargerCredentials | None, hs: Handshake, *, commiss
 class LoginGuard:
     """The central system's `process_request`: admits a handshake or answers it 401 / 429 (see the module)."""
 
-    def __init__(self, store: Store, settings: Settings, clock: Clock, *, limiter: AddressLimiter | None = None):
+    def __init__(self, store: Store, settings: Settings, clock: Clock, *, limiter: AddressLimiter | None = None,
+                 gate: Callable[[ServerConnection, Handshake, bool], Response | None] | None = None):
         self.store, self.settings, self.clock = store, settings, clock
-        self.limiter = limiter or AddressLimiter()
+        self.limiter = limiter or AddressLimiter(settings.handshake_burst, settings.handshake_refill_s,
+                                                 settings.handshake_max_wait_s)
+        self.gate = gate  # commissioning handshakes (connection, handshake, id known?) -> a refusal or None
         self._kdf = asyncio.Semaphore(KDF_AT_ONCE)
         self._memo_key = secrets.token_bytes(32)
         self._memo: dict[str, tuple[str, bytes]] = {}  # charger id -> (its password hash, HMAC of what matched it)
@@ -274,9 +227,15 @@ class LoginGuard:
                         await asyncio.sleep(wait)
                     finally:
                         self.limiter.hold(key, -1)
-                verdict = await self._checked(creds, hs, verdict)
+                verdict = await self._checked(creds, hs, verdict, gone=connection.transport.is_closing)
+                if verdict.detail.get("abandoned"):  # not a failure: nobody is waiting for the answer
+                    return connection.respond(HTTPStatus.REQUEST_TIMEOUT, "Gave up waiting.\n")
         if not verdict.ok:
             return self._refuse(connection, hs, creds, verdict)
+        if verdict.event == "commissioning" and self.gate is not None:
+            refused = self.gate(connection, hs, creds is not None)
+            if refused is not None:
+                return refused
         connection.username = charger_id
         # not a commit per handshake on the loop (a boot storm): the journal writes these in its next batch
         self._admitted.append(SecurityEvent(self.clock(), verdict.event, hs.charger_id, hs.remote, verdict.reason,
@@ -294,7 +253,7 @@ class LoginGuard:
     def replaced(self, charger_id: str, old_remote: str, new_remote: str) -> None:
         """An authenticated connection took over from an open one of the same charger (a security event)."""
         hs = Handshake(charger_id, new_remote, False, None, None)
-        self._event("replaced", hs, "a new authenticated connection replaced the open one", {"old_remote": old_remote})
+        self.event("replaced", hs, "a new authenticated connection replaced the open one", {"old_remote": old_remote})
 
     # ------------------------------------------------------------ checking the password
 
@@ -307,16 +266,20 @@ class LoginGuard:
             return False
         return hmac.compare_digest(memo[1], self._tag(wire_secret(basic[1])))
 
-    async def _checked(self, creds: ChargerCredentials | None, hs: Handshake, verdict: Verdict | None) -> Verdict:
+    async def _checked(self, creds: ChargerCredentials | None, hs: Handshake, verdict: Verdict | None, *,
+                       gone: Callable[[], bool] | None = None) -> Verdict:
         """Exactly one scrypt check on every path that gets here, against the dummy hash when there is no
-        password to check, so that refusals take the same time whatever the reason."""
+        password to check, so that refusals take the same time whatever the reason; none for a charger that
+        gave up waiting for its turn (`gone`: a boot storm would otherwise spend the KDF on nobody)."""
         basic = _basic(hs)
         real, secret = None, b""
         if not isinstance(basic, str):
             secret = wire_secret(basic[1])
             if creds is not None and basic[0] == creds.charger_id:
-                real = creds.password_hash
+                real = creds  # its current and any pending password (a rotation: depot.store.security)
         async with self._kdf:
+            if gone is not None and gone():
+                return Verdict(False, "gave up before its check", {"abandoned": True})
             matched = await asyncio.get_running_loop().run_in_executor(None, _check, real, secret)
         if verdict is not None:  # refused whatever the password; say if a right one crossed the wrong transport
             return Verdict(False, verdict.reason, {**verdict.detail, **({"password_was_right": True} if matched else {})})
@@ -326,6 +289,8 @@ class LoginGuard:
             return Verdict(False, "user name is not the charger id")
         if not matched:
             return Verdict(False, "wrong password")
+        if matched == "pending":  # the charger connected with the password it accepted: now the only one
+            self.store.promote_pending_password(hs.charger_id, creds.pending_hash, now=self.clock())  # type: ignore
         self._memo[hs.charger_id] = (creds.password_hash, self._tag(secret))  # type: ignore[union-attr]
         return Verdict(True, f"profile {creds.profile}: password")  # type: ignore[union-attr]
 
@@ -336,7 +301,7 @@ class LoginGuard:
         now, key = self.clock(), address_key(hs.remote)
         LOGGER.warning("refused charge point %r from %s: %s", hs.charger_id[:64], hs.remote, verdict.reason)
         self.limiter.failed(key, asyncio.get_running_loop().time())
-        self._event("refused", hs, verdict.reason, verdict.detail)
+        self.event("refused", hs, verdict.reason, verdict.detail)
         failure = (now, hs.remote, hs.charger_id[:64], verdict.reason)
         if creds is not None:
             self._alert(creds.charger_id, _push(self._by_charger, creds.charger_id, failure), now)
@@ -365,23 +330,26 @@ class LoginGuard:
         if loop_now - last[0] >= THROTTLE_LOG_EVERY_S:
             LOGGER.warning("throttled handshakes from %s (%d since the last note; latest claimed %r)", key,
                            last[1], hs.charger_id[:64])
-            self._event("throttled", hs, "too many failed logins from this address", {"handshakes": last[1]})
+            self.event("throttled", hs, "too many failed logins from this address", {"handshakes": last[1]})
             last[0], last[1] = loop_now, 0
         response = connection.respond(HTTPStatus.TOO_MANY_REQUESTS, "Too many failed logins: retry in a few seconds.\n")
         response.headers["Retry-After"] = str(int(self.limiter.refill_s) + 1)
         return response
 
-    def _event(self, kind: str, hs: Handshake, reason: str, detail: dict | None = None) -> None:
+    def event(self, kind: str, hs: Handshake, reason: str, detail: dict | None = None) -> None:
+        """Record a security event of this handshake (every refusal is one), never failing the caller."""
         try:
             self.store.add_security_event(SecurityEvent(self.clock(), kind, hs.charger_id, hs.remote, reason,
                                                         {"tls": hs.tls, **(detail or {})}))
         except Exception:  # noqa: BLE001 - the event log must not take the server down; say what was lost
             LOGGER.exception("could not record the security event %s %r: %s", kind, hs.charger_id[:64], reason)
 
+    _event = event  # its earlier name
 
-def _check(stored: str | None, secret: bytes) -> bool:
-    """In a worker thread: one scrypt check, against the dummy hash when there is nothing to check."""
-    return password_matches(stored or dummy_hash(), secret) and stored is not None
+
+def _check(stored: ChargerCredentials | None, secret: bytes) -> str | None:
+    """In a worker thread: "current" / "pending" (the password that matched) or None (`check_secret`)."""
+    return check_secret(stored, secret)
 
 
 def _push(history: dict, key, failure: tuple) -> deque:

@@ -4,6 +4,9 @@
     depot chargers set-password ID [--password PW]
     depot chargers set-profile ID 0|1|2|3
 
+A new password over OCPP (`depot.ocpp.charger_security`) needs the charger's live connection, which only the
+running server process owns: that rotation is on the maintenance page (managers), not here.
+
 Profile 1 is the default; profiles 1 and 2 get a generated password (`depot.store.security.generate_password`)
 unless one is given, printed once and stored only as its salted hash. Every change is audited as
 `cli:<os user>` (never the password).
@@ -97,6 +100,8 @@ def list_columns(store: Store):
         return (str(c.profile) if c else str(DEFAULT_PROFILE), "yes" if c and c.has_password else "no")
 
     return ["security profile", "password"], columns
+
+
 
 
 def _say_password(out: TextIO, charger_id: str, password: str) -> None:

@@ -4,9 +4,18 @@ Everything here runs on the runtime's asyncio loop (the `ocpp` package is not th
 hand coroutines to the runtime. A charger connects to `ws://host:port/<anything>/<charge point id>` (security
 profiles 0, 1) or `wss://host:tls-port/…/<id>` (2, 3; with a server certificate) offering `ocpp2.0.1` and/or
 `ocpp1.6` (we prefer 2.0.1). `depot.ocpp.security` checks its credentials before any OCPP frame: bad, missing
-or an unknown id (unless commissioning mode) get HTTP 401, no id 404, neither subprotocol 400 (websockets).
+or an unknown id (unless commissioning mode) get HTTP 401, no id 404, an id OCPP does not allow (over 64
+characters, or outside a-z A-Z 0-9 * - _ = : + | @ .) 400, neither subprotocol 400 (websockets); in
+commissioning mode too many pending unknown ids get 503 (`depot.ocpp.admission`).
 An authenticated connection replaces an open one of the same charger. Each connection gets a version-specific ChargePoint
 (`depot.ocpp.v16.ChargePoint16` / `depot.ocpp.v201.ChargePoint201`) that persists every message before it answers.
+
+Bounds (settings; `depot.ocpp.limits`): a websocket message over `ocpp_max_frame_bytes` (256 KiB) makes
+websockets close the connection with 1009 (message too big) without reading it, as RFC 6455 lets it; JSON
+nested over 64 deep, an integer outside 32 bits and CALLs beyond `ocpp_rate_per_s` get their CALLERROR
+(`depot.ocpp.base`), a flood is closed with 1008, and so is a connection that says nothing (a commissioning
+one: no BootNotification) within `boot_deadline_s`. The requests by name (`reset`, `remote_start`, …) are
+the `depot.ocpp.requests.Requests` mixin.
 
 Every request to a charger goes through `CentralSystem.call`: it awaits `ChargePoint.call(suppress=False)`,
 whose own `response_timeout` (settings.response_timeout) bounds the wait. It is never wrapped in a shorter
@@ -25,7 +34,6 @@ from collections.abc import Callable, Coroutine
 from datetime import datetime
 from decimal import Decimal
 from http import HTTPStatus
-from types import ModuleType
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
@@ -37,11 +45,14 @@ from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
 from depot.clock import Clock, utc_now
-from depot.errors import CallFailed, ChargerError, ChargerOffline, ProfileRejected, ValidationError
-from depot.model import Capabilities, EventRecord, Protocol, Transaction
+from depot.errors import CallFailed, ChargerError, ChargerOffline, ValidationError
+from depot.model import Capabilities, EventRecord, Protocol
 from depot.ocpp import v16 as ocpp16
 from depot.ocpp import v201 as ocpp201
+from depot.ocpp.admission import Commissioning, watch_deadline
 from depot.ocpp.base import LOGGER, ChargerEvent, DepotChargePoint
+from depot.ocpp.limits import valid_charger_id
+from depot.ocpp.requests import Requests
 from depot.ocpp.security import LoginGuard, RedactAuthorization, server_tls_context
 from depot.settings import Settings
 from depot.store import Store
@@ -54,7 +65,6 @@ JOURNAL_MAX = 500  # … or as soon as this many are waiting
 FOLLOWUPS_AT_ONCE = 16  # capability reads after boots in flight at once
 _CHARGE_POINTS: dict[Protocol, type[DepotChargePoint]] = {
     Protocol.OCPP16: ocpp16.ChargePoint16, Protocol.OCPP201: ocpp201.ChargePoint201}
-_REQUESTS: dict[Protocol, ModuleType] = {Protocol.OCPP16: ocpp16, Protocol.OCPP201: ocpp201}
 
 
 def charger_id_from_path(path: str) -> str:
@@ -84,7 +94,7 @@ def _plain_result(result: Any) -> Any:
     return dataclasses.replace(result, **{f.name: _plain(getattr(result, f.name)) for f in dataclasses.fields(result)})
 
 
-class CentralSystem:
+class CentralSystem(Requests):
     def __init__(self, store: Store, settings: Settings, *, clock: Clock = utc_now,
                  on_event: Callable[[ChargerEvent], None] | None = None):
         self.store = store
@@ -94,6 +104,8 @@ class CentralSystem:
         self._server: Server | None = None
         self._tls_server: Server | None = None
         self.guard = LoginGuard(store, settings, clock)
+        self.commissioning = Commissioning(settings, self.guard)
+        self.guard.gate = self.commissioning.gate
         self._chargers: dict[str, DepotChargePoint] = {}
         self._tasks: set[asyncio.Task] = set()
         self._events: list[EventRecord] = []
@@ -113,12 +125,11 @@ class CentralSystem:
         tls, s = None, self.settings
         if s.ocpp_tls_cert:
             tls = server_tls_context(s.ocpp_tls_cert, s.ocpp_tls_key, s.ocpp_client_ca)  # fails before listening
-        self._server = await serve(self._serve_connection, s.ocpp_host, s.ocpp_port, subprotocols=SUBPROTOCOLS,
-                                   process_request=self._check_handshake, logger=ws_log)
+        common = {"subprotocols": SUBPROTOCOLS, "process_request": self._check_handshake, "logger": ws_log,
+                  "max_size": s.ocpp_max_frame_bytes}  # a bigger message: websockets closes with 1009
+        self._server = await serve(self._serve_connection, s.ocpp_host, s.ocpp_port, **common)
         if tls is not None:
-            self._tls_server = await serve(self._serve_connection, s.ocpp_host, s.ocpp_tls_port, ssl=tls,
-                                           subprotocols=SUBPROTOCOLS, process_request=self._check_handshake,
-                                           logger=ws_log)
+            self._tls_server = await serve(self._serve_connection, s.ocpp_host, s.ocpp_tls_port, ssl=tls, **common)
         self._journal_task = asyncio.ensure_future(self._journal_writer())
         LOGGER.info("OCPP central system listening on %s:%s", s.ocpp_host, self.port)
         if self._tls_server is not None:
@@ -193,27 +204,23 @@ class CentralSystem:
         charger_id = charger_id_from_path(request.path)
         if not charger_id:
             return connection.respond(HTTPStatus.NOT_FOUND, "No charge point id in the URL path.\n")
+        if not valid_charger_id(charger_id):  # before any store access (the column holds 64 characters)
+            LOGGER.warning("refused a charge point id that OCPP does not allow from %s: %.80r", _remote(connection),
+                           charger_id)
+            return connection.respond(HTTPStatus.BAD_REQUEST, "Not a valid charge point id.\n")
         return await self.guard.admit(connection, request, charger_id)
 
     async def _serve_connection(self, ws: ServerConnection) -> None:
         charger_id = charger_id_from_path(ws.request.path)
         protocol = Protocol(ws.subprotocol)
-        now = self.clock()
-        if self.store.get_charger(charger_id) is None:
-            if not self.settings.accept_unknown_chargers:  # removed since the handshake
-                await ws.close(1008, "unknown charge point")
-                return
-            self.store.register_unknown(charger_id, protocol, now)
-            LOGGER.warning("commissioning: recorded unknown charge point %r (%s)", charger_id, protocol.value)
+        if self.store.get_charger(charger_id) is None and not self.settings.accept_unknown_chargers:
+            await ws.close(1008, "unknown charge point")  # removed since the handshake
+            return
         cp = _CHARGE_POINTS[protocol](charger_id, ws, self)
-        previous = self._chargers.get(charger_id)
-        self._chargers[charger_id] = cp
-        if previous is not None:  # an authenticated reconnect while the old socket still looked open: it wins
-            LOGGER.warning("charger %s connected again: closing its previous connection", charger_id)
-            self.guard.replaced(charger_id, _remote(previous._connection), _remote(ws))
-            self.spawn(previous._connection.close(1000, "replaced by a new connection"), f"close old {charger_id}")
-        self.store.touch(charger_id, now)
-        self.emit(ChargerEvent(charger_id, "connected", now, detail={"protocol": protocol.value}))
+        cp.must_boot = self.commissioning.serving(ws, cp)  # an unknown id: a charger row only at its boot
+        if not cp.must_boot:
+            self.promote(cp)
+        self.spawn(watch_deadline(cp, ws, self.settings), f"boot deadline of {charger_id}")
         try:
             await cp.start()
         except ConnectionClosed:
@@ -222,10 +229,29 @@ class CentralSystem:
             LOGGER.exception("charger %s: connection ended by an error", charger_id)
         finally:
             cp.closed.set()
+            self.commissioning.done(cp)
             if self._chargers.get(charger_id) is cp:
                 del self._chargers[charger_id]
                 self.emit(ChargerEvent(charger_id, "disconnected", self.clock(),
                                        detail={"code": ws.close_code, "reason": ws.close_reason}))
+
+    def promote(self, cp: DepotChargePoint) -> None:
+        """`cp` is the charger's connection from now on: at connect, or for a commissioning connection when it
+        sends BootNotification (before its handler runs). A newer connection replaces an open one."""
+        charger_id, ws, now = cp.id, cp._connection, self.clock()  # type: ignore[attr-defined]
+        self.commissioning.done(cp)
+        previous = self._chargers.get(charger_id)
+        if previous is cp:
+            return
+        self._chargers[charger_id] = cp
+        if previous is not None:  # an authenticated reconnect while the old socket still looked open: it wins
+            LOGGER.warning("charger %s connected again: closing its previous connection", charger_id)
+            self.guard.replaced(charger_id, _remote(previous._connection), _remote(ws))
+            self.spawn(previous._connection.close(1000, "replaced by a new connection"), f"close old {charger_id}")
+        if cp.must_boot:
+            LOGGER.warning("commissioning: charge point %r (%s) booted", charger_id, cp.protocol.value)
+        self.store.touch(charger_id, now)
+        self.emit(ChargerEvent(charger_id, "connected", now, detail={"protocol": cp.protocol.value}))
 
     # ------------------------------------------------------------ the hub the charge points use
 
@@ -311,86 +337,3 @@ class CentralSystem:
             await validate_payload(Call("-", action, payload), cp._ocpp_version)
         except OCPPError as exc:
             raise ValidationError(f"{action} request", str(exc.details.get("cause") or exc.description)) from exc
-
-    def _charge_point(self, charger_id: str) -> DepotChargePoint:
-        cp = self._chargers.get(charger_id)
-        if cp is None:
-            raise ChargerOffline(charger_id)
-        return cp
-
-    def _requests(self, charger_id: str) -> ModuleType:
-        return _REQUESTS[self._charge_point(charger_id).protocol]
-
-    def _only(self, charger_id: str, protocol: Protocol, action: str) -> None:
-        if self._charge_point(charger_id).protocol is not protocol:
-            raise CallFailed(charger_id, action, f"only available over {protocol.value}")
-
-    # ------------------------------------------------------------ convenience requests (both versions)
-
-    async def remote_start(self, charger_id: str, connector_id: int, id_tag: str, *,
-                           charging_profile: dict | None = None, token_type: str | None = None):
-        """RemoteStartTransaction (1.6) / RequestStartTransaction (2.0.1, connector_id is the evseId)."""
-        req = self._requests(charger_id).remote_start(connector_id, id_tag, remote_start_id=next(self._remote_start_ids),
-                                                      charging_profile=charging_profile, token_type=token_type)
-        return await self.call(charger_id, req)
-
-    async def remote_stop(self, charger_id: str, transaction: Transaction):
-        """RemoteStopTransaction with our id (1.6) / RequestStopTransaction with the charger's id (2.0.1)."""
-        return await self.call(charger_id, self._requests(charger_id).remote_stop(transaction))
-
-    async def reset(self, charger_id: str, hard: bool):
-        """Hard/Soft (1.6) = Immediate/OnIdle (2.0.1)."""
-        return await self.call(charger_id, self._requests(charger_id).reset(hard))
-
-    async def change_availability(self, charger_id: str, connector_id: int, operative: bool):
-        """connector_id 0 = the whole charger."""
-        return await self.call(charger_id, self._requests(charger_id).change_availability(connector_id, operative))
-
-    async def unlock_connector(self, charger_id: str, connector_id: int):
-        return await self.call(charger_id, self._requests(charger_id).unlock_connector(connector_id))
-
-    async def trigger_message(self, charger_id: str, what: str, connector_id: int | None = None):
-        """`what` is the action to trigger, e.g. "StatusNotification", "MeterValues", "Heartbeat"."""
-        return await self.call(charger_id, self._requests(charger_id).trigger_message(what, connector_id))
-
-    async def set_charging_profile(self, charger_id: str, connector_or_evse_id: int, profile: dict):
-        """Install `profile` (the version's ChargingProfile payload, camelCase as on the wire); raises
-        ProfileRejected unless the charger answers Accepted."""
-        api = self._requests(charger_id)
-        result = await self.call(charger_id, api.set_charging_profile(connector_or_evse_id, profile))
-        if result.status != "Accepted":
-            raise ProfileRejected(charger_id, api.profile_id(profile), str(result.status))
-        return result
-
-    async def clear_charging_profile(self, charger_id: str, *, profile_id: int | None = None,
-                                     connector_id: int | None = None, purpose: str | None = None,
-                                     stack_level: int | None = None):
-        """Clear by id and/or criteria (connector_id is the evseId in 2.0.1)."""
-        req = self._requests(charger_id).clear_charging_profile(profile_id=profile_id, connector_id=connector_id,
-                                                                purpose=purpose, stack_level=stack_level)
-        return await self.call(charger_id, req)
-
-    async def get_composite_schedule(self, charger_id: str, connector_or_evse_id: int, duration_s: int,
-                                     unit: str | None = None):
-        req = self._requests(charger_id).get_composite_schedule(connector_or_evse_id, duration_s, unit)
-        return await self.call(charger_id, req)
-
-    # ------------------------------------------------------------ configuration (version specific)
-
-    async def get_configuration(self, charger_id: str, keys: list[str] | None = None):
-        self._only(charger_id, Protocol.OCPP16, "GetConfiguration")
-        return await self.call(charger_id, ocpp16.get_configuration(keys))
-
-    async def change_configuration(self, charger_id: str, key: str, value: str):
-        self._only(charger_id, Protocol.OCPP16, "ChangeConfiguration")
-        return await self.call(charger_id, ocpp16.change_configuration(key, value))
-
-    async def get_variables(self, charger_id: str, pairs: list[tuple[str, str]]):
-        """[(component, variable)] -> the GetVariables result (its get_variable_result list)."""
-        self._only(charger_id, Protocol.OCPP201, "GetVariables")
-        return await self.call(charger_id, ocpp201.get_variables(pairs))
-
-    async def set_variables(self, charger_id: str, triples: list[tuple[str, str, str]]):
-        """[(component, variable, value)]."""
-        self._only(charger_id, Protocol.OCPP201, "SetVariables")
-        return await self.call(charger_id, ocpp201.set_variables(triples))

@@ -1,7 +1,7 @@
 """OCPP 1.6J: the charger-facing handlers and the requests the central system sends.
 
-Handlers are thin: read the named arguments, persist through the store, tell the runtime, return the
-`call_result` dataclass. 1.6 specifics: `transactionId` is our integer (`Transaction.id`), sampled values are
+Handlers are thin: read the named arguments, screen them (`depot.ocpp.screening`: impossible values are
+quarantined, never stored), persist through the store, tell the runtime, return the `call_result` dataclass. 1.6 specifics: `transactionId` is our integer (`Transaction.id`), sampled values are
 strings, connector 0 is the charger as a whole. The module-level request builders share their names and
 meaning with `depot.ocpp.v201`, so `CentralSystem` picks the module by protocol.
 """
@@ -16,7 +16,8 @@ from ocpp.v16.enums import Action, DataTransferStatus, RegistrationStatus
 from depot.model import Capabilities, ConnectorStatus, Protocol, Transaction
 from depot.ocpp.base import KNOWN_VENDORS, LOGGER, DepotChargePoint
 from depot.ocpp.reconcile import Reconciling
-from depot.ocpp.values import as_int, parse_meter_values, parse_time, rate_unit, sample_detail
+from depot.ocpp.screening import Screen
+from depot.ocpp.values import as_int, rate_unit, sample_detail
 from depot.store.sessions import inferred_stop
 
 
@@ -54,7 +55,14 @@ class ChargePoint16(Reconciling, DepotChargePoint, ChargePoint):
 
     @on(Action.status_notification)
     def on_status_notification(self, connector_id: int, error_code: str, status: str, info: str | None = None,
-                               vendor_error_code: str | None = None, **kwargs):
+                               vendor_error_code: str | None = None, timestamp: str | None = None, **kwargs):
+        screen = Screen(self, "StatusNotification", connector_id=connector_id, status=status, error_code=error_code,
+                        timestamp=timestamp)
+        if timestamp is not None:
+            screen.time(timestamp)  # (the status is stored at the receive time anyway)
+        if not screen.connector(connector_id):  # acknowledged, quarantined, no connector row
+            screen.done()
+            return call_result.StatusNotification()
         state = ConnectorStatus(status)
         self.store.set_connector_status(self.id, connector_id, state, now=self.now(), error_code=error_code,
                                         vendor_error_code=vendor_error_code, info=info)
@@ -63,6 +71,7 @@ class ChargePoint16(Reconciling, DepotChargePoint, ChargePoint):
         if state is ConnectorStatus.FAULTED or error_code != "NoError":
             self.emit("fault", connector_id, status=state.value, error_code=error_code,
                       vendor_error_code=vendor_error_code, info=info)
+        screen.done()
         return call_result.StatusNotification()
 
     @on(Action.authorize)
@@ -71,17 +80,24 @@ class ChargePoint16(Reconciling, DepotChargePoint, ChargePoint):
 
     @on(Action.start_transaction)
     def on_start_transaction(self, connector_id: int, id_tag: str, meter_start: int, timestamp: str, **kwargs):
-        started = parse_time(timestamp, self.now())
+        screen = Screen(self, "StartTransaction", connector_id=connector_id, id_tag=id_tag, meter_start=meter_start,
+                        timestamp=timestamp)
+        started = screen.time(timestamp)
+        start_wh = screen.register(meter_start, started, None, "meter_start")  # impossible: None, the start unknown
         status = self.tag_status(id_tag)  # recorded whatever the answer: the charger may have started offline
-        tx = self._resent_or_new(connector_id, id_tag, started, float(meter_start))
+        tx = self._resent_or_new(connector_id, id_tag, started, start_wh, same_time=not screen.time_replaced)
+        screen.done()  # the vehicle is charging: it gets its transactionId whatever its meter said
         self.emit("tx_started", connector_id, transaction_id=tx.id, id_tag=id_tag, tag_status=status.value,
                   meter_start_wh=tx.meter_start_wh)
         return call_result.StartTransaction(transaction_id=tx.id, id_tag_info=IdTagInfo(status=status.value))
 
-    def _resent_or_new(self, connector_id: int, id_tag: str, started, meter_start_wh: float) -> Transaction:
+    def _resent_or_new(self, connector_id: int, id_tag: str, started, meter_start_wh: float | None, *,
+                       same_time: bool = True) -> Transaction:
+        """The running transaction if this start is a resend of its own (same tag, time and meterStart; a time
+        that was impossible, replaced by the receive time, cannot tell), else a new one."""
         running = self.store.active_transaction_on(self.id, connector_id)
-        if running is not None and (running.id_tag, running.started_at, running.meter_start_wh) == (
-                id_tag, started, meter_start_wh):
+        if running is not None and running.id_tag == id_tag and (not same_time or running.started_at == started) \
+                and (meter_start_wh is None or running.meter_start_wh == meter_start_wh):
             tx = running  # the same StartTransaction again (our answer was lost): same transactionId
         else:
             self.supersede(connector_id, started)  # what was still open on this connector is over
@@ -93,30 +109,43 @@ class ChargePoint16(Reconciling, DepotChargePoint, ChargePoint):
     @on(Action.stop_transaction)
     def on_stop_transaction(self, meter_stop: int, timestamp: str, transaction_id: int, reason: str | None = None,
                             id_tag: str | None = None, transaction_data: list | None = None, **kwargs):
-        stopped = parse_time(timestamp, self.now())
+        screen = Screen(self, "StopTransaction", transaction_id=transaction_id, meter_stop=meter_stop,
+                        timestamp=timestamp, transaction_data=transaction_data)
+        stopped = screen.time(timestamp)
         tx = self.store.find_transaction(self.id, transaction_id=transaction_id)
         if tx is None or not (tx.active or inferred_stop(tx)):  # unknown, or the same StopTransaction again
             LOGGER.warning("charger %s: StopTransaction for %s transaction %s", self.id,
                            "unknown" if tx is None else "already stopped", transaction_id)
         else:
-            samples = parse_meter_values(transaction_data, stopped)
+            samples = screen.samples(transaction_data, tx)
             self.store.add_meter_samples(self.id, tx.connector_id, samples, transaction_id=tx.id)
+            stop_wh = screen.register(meter_stop, stopped, tx, "meter_stop")  # impossible: the last good register
             tx = self.store.stop_transaction(self.id, stopped_at=stopped, transaction_id=tx.id,
-                                             meter_stop_wh=float(meter_stop), reason=reason or "Local")
+                                             meter_stop_wh=stop_wh, reason=reason or "Local")
             self.emit("tx_stopped", tx.connector_id, transaction_id=tx.id, reason=tx.stop_reason,
-                      meter_stop_wh=tx.meter_stop_wh, energy_wh=(tx.meter_stop_wh or 0.0) - tx.meter_start_wh)
+                      meter_stop_wh=tx.meter_stop_wh,
+                      energy_wh=(tx.meter_stop_wh or tx.meter_start_wh) - tx.meter_start_wh)
+        screen.done()
         info = IdTagInfo(status=self.tag_status(id_tag).value) if id_tag else None
         return call_result.StopTransaction(id_tag_info=info)
 
     @on(Action.meter_values)
     def on_meter_values(self, connector_id: int, meter_value: list, transaction_id: int | None = None, **kwargs):
-        samples = parse_meter_values(meter_value, self.now())
+        screen = Screen(self, "MeterValues", connector_id=connector_id, transaction_id=transaction_id,
+                        meter_value=meter_value)
         tx = self.store.find_transaction(self.id, transaction_id=transaction_id) if transaction_id else None
+        if not screen.connector(connector_id) or (transaction_id and tx is None):
+            if transaction_id and tx is None:  # another charger's, or none at all: never booked to ours
+                screen.reject("transaction_id", str(transaction_id), "not a transaction of this charger")
+            screen.done()
+            return call_result.MeterValues()
         if tx is None and connector_id:
             tx = self.store.active_transaction_on(self.id, connector_id)
+        samples = screen.samples(meter_value, tx)
         self.store.add_meter_samples(self.id, connector_id, samples, transaction_id=tx.id if tx else None)
         if samples:
             self.emit("meter", connector_id, transaction_id=tx.id if tx else None, **sample_detail(samples))
+        screen.done()
         return call_result.MeterValues()
 
     @on(Action.data_transfer)
@@ -151,8 +180,8 @@ class ChargePoint16(Reconciling, DepotChargePoint, ChargePoint):
 
     @on(Action.security_event_notification)
     def on_security_event_notification(self, type: str, timestamp: str, tech_info: str | None = None, **kwargs):
-        LOGGER.warning("charger %s: security event %s at %s %s", self.id, type, timestamp, tech_info or "")
-        return call_result.SecurityEventNotification()
+        from depot.ocpp.charger_security import security_event_notification  # stored, shown in the history
+        return security_event_notification(self, type, timestamp, tech_info, call_result.SecurityEventNotification())
 
 
 # ---------------------------------------------------------------- requests (same names as depot.ocpp.v201)

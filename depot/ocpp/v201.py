@@ -3,8 +3,9 @@
 2.0.1 specifics: the charger chooses the `transactionId` (a string, stored as `charger_tx_id`); one
 `TransactionEvent` message carries start, updates and end, the idToken may arrive in a later event than
 the start, and meter values are numbers with a unit multiplier. Connector rows are keyed by `evseId`.
-`Occupied` has no 1.6 equivalent: it becomes Charging while a transaction runs on the EVSE (keeping a
-suspended state we already know from `chargingState`), else Preparing.
+Values are screened before they are stored (`depot.ocpp.screening`). `Occupied` has no 1.6 equivalent: it
+becomes Charging while a transaction runs on the EVSE (keeping a suspended state we already know from
+`chargingState`), else Preparing.
 """
 
 from __future__ import annotations
@@ -17,7 +18,8 @@ from depot.errors import ValidationError
 from depot.model import Capabilities, ConnectorStatus, MeterSample, Protocol, Transaction
 from depot.ocpp.base import KNOWN_VENDORS, LOGGER, DepotChargePoint
 from depot.ocpp.reconcile import Reconciling
-from depot.ocpp.values import as_int, parse_meter_values, parse_time, rate_unit, sample_detail
+from depot.ocpp.screening import Screen
+from depot.ocpp.values import as_int, rate_unit, sample_detail
 from depot.store.sessions import inferred_stop
 
 RUNNING = (ConnectorStatus.CHARGING, ConnectorStatus.SUSPENDED_EV, ConnectorStatus.SUSPENDED_EVSE)
@@ -72,6 +74,12 @@ class ChargePoint201(Reconciling, DepotChargePoint, ChargePoint):
     @on(Action.status_notification)
     def on_status_notification(self, timestamp: str, connector_status: str, evse_id: int, connector_id: int,
                                **kwargs):
+        screen = Screen(self, "StatusNotification", timestamp=timestamp, connector_status=connector_status,
+                        evse_id=evse_id, connector_id=connector_id)
+        screen.time(timestamp)  # (the status is stored at the receive time anyway)
+        if not (screen.connector(evse_id, "evse_id") and screen.connector(connector_id)):
+            screen.done()  # acknowledged, quarantined, no connector row
+            return call_result.StatusNotification()
         if connector_status == "Occupied":
             if self.store.active_transaction_on(self.id, evse_id) is not None:
                 known = self._status_of(evse_id)
@@ -84,6 +92,7 @@ class ChargePoint201(Reconciling, DepotChargePoint, ChargePoint):
         self.reconcile_status(evse_id, state)
         if state is ConnectorStatus.FAULTED:
             self.emit("fault", evse_id, status=state.value, evse_connector_id=connector_id)
+        screen.done()
         return call_result.StatusNotification()
 
     def _status_of(self, evse_id: int) -> ConnectorStatus | None:
@@ -105,20 +114,46 @@ class ChargePoint201(Reconciling, DepotChargePoint, ChargePoint):
     def on_transaction_event(self, event_type: str, timestamp: str, trigger_reason: str, seq_no: int,
                              transaction_info: dict, meter_value: list | None = None, evse: dict | None = None,
                              id_token: dict | None = None, **kwargs):
-        at = parse_time(timestamp, self.now())
-        charger_tx_id = transaction_info["transaction_id"]
+        screen = Screen(self, "TransactionEvent", event_type=event_type, timestamp=timestamp, evse=evse,
+                        transaction_info=transaction_info, meter_value=meter_value)
+        at = screen.time(timestamp)
         tag = _token(id_token)
-        samples = parse_meter_values(meter_value, at)
+        tx, samples = self._transaction(screen, event_type, transaction_info["transaction_id"], evse, tag, at,
+                                        meter_value, trigger_reason)
+        if tx is not None:
+            self._book(tx, event_type, at, samples, transaction_info)
+        screen.done()
+        if id_token is None:
+            return call_result.TransactionEvent()
+        return call_result.TransactionEvent(
+            id_token_info={"status": self.tag_status(tag).value if tag else "Accepted"})
+
+    def _transaction(self, screen: Screen, event_type: str, charger_tx_id: str, evse: dict | None, tag: str | None,
+                     at, meter_value: list | None, trigger_reason: str) -> tuple[Transaction | None, list]:
+        """The session this event is about (opened if new: a Started, or an Updated/Ended whose Started we never
+        saw) and its screened samples; None for an impossible EVSE id (quarantined, nothing opened)."""
         tx = self.store.find_transaction(self.id, charger_tx_id=charger_tx_id)
-        if tx is not None and event_type == "Started" and tx.started_at != at:  # not a resend: an id used again
+        resend = tx is not None and (tx.started_at == at or (screen.time_replaced and tx.active))
+        if tx is not None and event_type == "Started" and not resend:  # an id used again (an impossible time,
+            # replaced by the receive time, cannot tell a resend of the running session from a new one)
             self.reused_transaction_id(tx)
             tx = None
-        opened = tx is None
-        if tx is None:  # a Started, or an Updated/Ended whose Started we never saw
-            tx = self._open(charger_tx_id, (evse or {}).get("id") or 0, tag, at, samples)
-        elif tag and tx.id_tag is None:
-            tx = self.store.set_transaction_tag(tx.id, tag)
-            self.one_connector_per_vehicle(tx)
+        if tx is not None:
+            if tag and tx.id_tag is None:
+                tx = self.store.set_transaction_tag(tx.id, tag)
+                self.one_connector_per_vehicle(tx)
+            return tx, screen.samples(meter_value, tx)
+        evse_id = (evse or {}).get("id") or 0
+        if not screen.connector(evse_id, "evse_id"):
+            return None, []
+        samples = screen.samples(meter_value, None)
+        tx = self._open(charger_tx_id, evse_id, tag, at, samples)
+        self.emit("tx_started", tx.connector_id, transaction_id=tx.id, charger_tx_id=charger_tx_id,
+                  id_tag=tx.id_tag, meter_start_wh=tx.meter_start_wh, trigger_reason=trigger_reason)
+        return tx, samples
+
+    def _book(self, tx: Transaction, event_type: str, at, samples: list, transaction_info: dict) -> None:
+        """Store the event's samples, its charging state and, for an Ended, the stop."""
         # an Ended for a session we closed by inference (depot.ocpp.reconcile): the charger's word corrects it
         ending = event_type == "Ended" and (tx.active or inferred_stop(tx))
         if samples and (tx.active or ending):
@@ -126,22 +161,17 @@ class ChargePoint201(Reconciling, DepotChargePoint, ChargePoint):
         state = transaction_info.get("charging_state")
         if event_type != "Ended" and state in CHARGING_STATE:
             self._set_status(tx.connector_id, CHARGING_STATE[state], charging_state=state)
-        if opened:
-            self.emit("tx_started", tx.connector_id, transaction_id=tx.id, charger_tx_id=charger_tx_id,
-                      id_tag=tx.id_tag, meter_start_wh=tx.meter_start_wh, trigger_reason=trigger_reason)
         if samples and tx.active:
             self.emit("meter", tx.connector_id, transaction_id=tx.id, **sample_detail(samples))
         if ending:
             self._close(tx, at, samples, transaction_info.get("stopped_reason") or "Local", state)
-        if id_token is None:
-            return call_result.TransactionEvent()
-        return call_result.TransactionEvent(
-            id_token_info={"status": self.tag_status(tag).value if tag else "Accepted"})
 
     def _open(self, charger_tx_id: str, evse_id: int, tag: str | None, at, samples) -> Transaction:
+        """Open the session; without a good register reading in this event its start register is unknown: the
+        first good one becomes it (`Store.start_transaction`)."""
         self.supersede(evse_id, at)  # what was still open on this EVSE is over
         tx = self.store.start_transaction(self.id, evse_id, tag, started_at=at,
-                                          meter_start_wh=_energy(samples, last=False) or 0.0,
+                                          meter_start_wh=_energy(samples, last=False),
                                           charger_tx_id=charger_tx_id)
         self.one_connector_per_vehicle(tx)
         return tx
@@ -157,11 +187,14 @@ class ChargePoint201(Reconciling, DepotChargePoint, ChargePoint):
 
     @on(Action.meter_values)
     def on_meter_values(self, evse_id: int, meter_value: list, **kwargs):
-        samples = parse_meter_values(meter_value, self.now())
-        tx = self.store.active_transaction_on(self.id, evse_id) if evse_id else None
-        self.store.add_meter_samples(self.id, evse_id, samples, transaction_id=tx.id if tx else None)
-        if samples:
-            self.emit("meter", evse_id, transaction_id=tx.id if tx else None, **sample_detail(samples))
+        screen = Screen(self, "MeterValues", evse_id=evse_id, meter_value=meter_value)
+        if screen.connector(evse_id, "evse_id"):
+            tx = self.store.active_transaction_on(self.id, evse_id) if evse_id else None
+            samples = screen.samples(meter_value, tx)
+            self.store.add_meter_samples(self.id, evse_id, samples, transaction_id=tx.id if tx else None)
+            if samples:
+                self.emit("meter", evse_id, transaction_id=tx.id if tx else None, **sample_detail(samples))
+        screen.done()
         return call_result.MeterValues()
 
     # ------------------------------------------------------------ the rest: stored or logged
@@ -186,8 +219,8 @@ class ChargePoint201(Reconciling, DepotChargePoint, ChargePoint):
 
     @on(Action.security_event_notification)
     def on_security_event_notification(self, type: str, timestamp: str, tech_info: str | None = None, **kwargs):
-        LOGGER.warning("charger %s: security event %s at %s %s", self.id, type, timestamp, tech_info or "")
-        return call_result.SecurityEventNotification()
+        from depot.ocpp.charger_security import security_event_notification  # stored, shown in the history
+        return security_event_notification(self, type, timestamp, tech_info, call_result.SecurityEventNotification())
 
     @on(Action.notify_event)
     def on_notify_event(self, **kwargs):  # kept in the raw event log

@@ -29,6 +29,7 @@ FIRMWARE_FAILED = "firmware_failed"
 REPLAN_FAILING = "replan_failing"
 FAILSAFE_FAILED = "failsafe_failed"
 FAILED_LOGIN = "failed_login"
+DATA_QUALITY = "data_quality"
 
 # kind -> (label, default severity)
 KINDS = {
@@ -44,6 +45,7 @@ KINDS = {
     REPLAN_FAILING: ("Re-planning failing", CRITICAL),
     FAILSAFE_FAILED: ("Fail-safe profile missing", CRITICAL),
     FAILED_LOGIN: ("Failed charger logins", WARNING),
+    DATA_QUALITY: ("Impossible values quarantined", WARNING),
 }
 
 STUCK_AFTER = timedelta(minutes=15)  # Preparing / Finishing longer than this
@@ -306,6 +308,21 @@ def failed_login_condition(charger_id: str | None, failures: Sequence[tuple[date
     return Condition(FAILED_LOGIN, WARNING, f"{len(recent)} failed logins for {who} from {where} in {minutes} min "
                      f"(last: {recent[-1][3]})", charger_id,
                      detail={"failures": len(recent), "addresses": by_address, "last_reason": recent[-1][3]})
+
+
+# ---------------------------------------------------------------- data quality
+
+
+def data_quality_condition(charger_id: str, *, action: str | None, count: int, field: str | None = None,
+                           value: str | None = None, reason: str | None = None) -> Condition:
+    """A message from the charger carried `count` values that passed the schema but are impossible (negative
+    energy, a register running backwards, a timestamp in the year 9999 …): they were quarantined, not stored.
+    One alert per charger; each further message folds into it."""
+    what = f"{field} {value}: {reason}" if field else (reason or "impossible values")
+    message = f"{charger_id}: {count} impossible value{'s' * (count != 1)} in {action or 'a message'} quarantined " \
+              f"({what})"
+    return Condition(DATA_QUALITY, WARNING, message[:500], charger_id,
+                     detail={"action": action, "count": count, "field": field, "value": value, "reason": reason})
 
 
 # ---------------------------------------------------------------- re-planning

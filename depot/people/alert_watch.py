@@ -6,6 +6,8 @@ looks at: offline chargers (not those in a maintenance window), faulted connecto
 Preparing / Finishing, sessions charging without energy, site power against its limit, failed firmware
 updates, the enforcement engine's health (profiles rejected / not obeyed), new 2.0.1 NotifyEvent Problem
 reports, whose techCode names the fault, and re-planning that keeps failing (the runtime's re-planner).
+A `data_quality` event (impossible values a charger sent were quarantined) raises or folds that charger's
+data-quality alert; a person resolves it.
 """
 
 from __future__ import annotations
@@ -99,6 +101,12 @@ class AlertWatcher:
             if rules.fault_cleared(status, detail.get("error_code")):
                 clear_alert(self.store, rules.CHARGER_FAULT, charger_id=cid, connector_id=conn, now=now,
                             note=f"connector reports {status}")
+        elif kind == "data_quality":  # impossible values quarantined (depot.ocpp.screening): one alert per charger
+            c = rules.data_quality_condition(cid, action=detail.get("action"), count=int(detail.get("count") or 1),
+                                             field=detail.get("field"), value=detail.get("value"),
+                                             reason=detail.get("reason"))
+            raise_alert(self.store, c.kind, charger_id=cid, severity=c.severity, message=c.message, detail=c.detail,
+                        now=now)
         elif kind == "offline":
             raise_alert(self.store, rules.CHARGER_OFFLINE, charger_id=cid, message=f"{cid}: missed heartbeats",
                         now=now)

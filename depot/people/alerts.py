@@ -7,6 +7,7 @@ or by a person with a note). An occurrence of a problem whose alert is still unr
 Who raises what:
 - the runtime listener (`install`): charger faults from StatusNotification (1.6 error and vendor codes) and
   2.0.1 Faulted; offline / back online; the planner's readiness on every new plan ("will miss", "at risk");
+  impossible values a charger sent, quarantined by the central system (one data-quality alert per charger);
 - the sweep job (every few seconds, off the loop thread): offline, faults, connectors stuck in Preparing /
   Finishing, charging without energy progress, site power near its limit, failed firmware updates, and
   2.0.1 NotifyEvent Problem reports (their techCode enriches the fault alert), re-planning that keeps failing

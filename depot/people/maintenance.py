@@ -306,13 +306,33 @@ class HistoryItem:
     ok: bool = True
 
 
+HISTORY_SECURITY_KINDS = ("charger", "rotation", "profile", "replaced")  # not every accepted handshake
+
+
 def service_history(store: Store, charger_id: str, *, limit: int = 100) -> list[HistoryItem]:
-    """Everything done to or about a charger: tickets and notes, windows, remote commands, newest first."""
+    """Everything done to or about a charger: tickets and notes, windows, remote commands, and its security
+    events (what the charger reported in SecurityEventNotification, password and profile changes over OCPP,
+    replaced connections), newest first."""
     items = [HistoryItem(e.at, e.who, _describe(e.action, e.detail), e.result, e.ok)
              for e in audit_log(store, target=f"charger:{charger_id}", limit=limit)]
     for t in list_tickets(store, charger_id=charger_id, limit=limit):
         items += [HistoryItem(n.at, n.author, f"note on ticket #{t.id} {t.title!r}", n.text) for n in t.notes]
+    items += [_security_item(e) for e in store.security_events(charger_id=charger_id, kinds=HISTORY_SECURITY_KINDS,
+                                                               limit=limit)]
     return sorted(items, key=lambda i: i.at, reverse=True)[:limit]
+
+
+def _security_item(e) -> HistoryItem:
+    d = e.detail
+    if e.kind == "charger":
+        info = f": {d['tech_info']}" if d.get("tech_info") else ""
+        return HistoryItem(e.at, "charger", f"security event {d.get('type', e.reason)}",
+                           f"at {d.get('timestamp', '?')} (charger's clock){info}")
+    what = {"rotation": "password rotation", "profile": "security profile change",
+            "replaced": "connection replaced"}.get(e.kind, e.kind)
+    step = f" ({d['step']})" if d.get("step") else ""
+    return HistoryItem(e.at, str(d.get("by") or "system"), what + step, e.reason,
+                       d.get("step") not in ("failed", "rejected"))
 
 
 def _describe(action: str, detail: dict) -> str:
@@ -320,3 +340,8 @@ def _describe(action: str, detail: dict) -> str:
     text = action.replace("charger.", "").replace("_", " ")
     return f"{text} ({', '.join(f'{k} {v}' for k, v in params.items())})" if params else text
 
+
+def quarantined(store: Store, charger_id: str, *, limit: int = 20):
+    """The charger's latest quarantined values (impossible values it sent, kept for diagnosis; depot.ocpp.sanity),
+    newest first: what its data-quality alert is about."""
+    return store.quarantined(charger_id, limit=limit)

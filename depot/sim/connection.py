@@ -8,6 +8,8 @@ TX_ATTEMPTS times); status, heartbeat and meter messages are dropped then (statu
 
 Security profile 1, as a real charger: with a `password` (set by `SimulatedDepot`), every handshake carries
 HTTP Basic credentials (user = the charger id); a refusal (HTTP 401) is logged once and retried with backoff.
+A new password from the central system (`take_password`: 1.6 `ChangeConfiguration AuthorizationKey`, 2.0.1
+`SetVariables SecurityCtrlr.BasicAuthPassword`) is used from the next connection on, as a real charger does.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import string
 from collections import deque
 from collections.abc import Callable
 
@@ -45,6 +48,8 @@ _ws_log.setLevel(logging.WARNING)  # handshakes and frames are DEBUG detail
 _ws_log.addFilter(_NoAuthorization())
 
 TX_ATTEMPTS = 3  # TransactionMessageAttempts
+_HEX = frozenset(string.hexdigits)
+_PASSWORD_STRING = frozenset(string.ascii_letters + string.digits + "*-_=:+|@.")  # 2.0.1 passwordString
 
 
 class ChargerConnection:
@@ -52,6 +57,20 @@ class ChargerConnection:
 
     password: str | None = None  # HTTP Basic password for the handshake (None: no credentials are sent)
     _refused_said = False
+
+    def take_password(self, value: str, *, authorization_key: bool) -> str:
+        """A new password from the central system, used from the next connection on: "Accepted", or
+        "Rejected" when it breaks the rules (1.6 AuthorizationKey: 32 to 40 hexadecimal digits, sent as its
+        digits; 2.0.1 BasicAuthPassword: 16 to 40 characters of passwordString). Never logged."""
+        if authorization_key:
+            ok = set(value) <= _HEX and len(value) % 2 == 0 and 32 <= len(value) <= 40
+        else:
+            ok = set(value) <= _PASSWORD_STRING and 16 <= len(value) <= 40
+        if not ok:
+            return "Rejected"
+        self.password = value
+        log.info("%s: new password accepted; it is used from the next connection", self.id)
+        return "Accepted"
 
     # ------------------------------------------------------------ outbox
 
@@ -75,6 +94,9 @@ class ChargerConnection:
 
     async def _sender(self, cp) -> None:
         while True:
+            task = asyncio.current_task()
+            if task is not None and task.cancelling():  # 3.11's wait_for (in cp.call) can swallow a cancel
+                raise asyncio.CancelledError
             if not self._outbox:
                 self._idle.set()
                 self._wake.clear()
@@ -132,8 +154,8 @@ class ChargerConnection:
 
     async def _run(self) -> None:
         backoff = 0.5
-        auth = {"Authorization": build_authorization_basic(self.id, self.password)} if self.password else None
         while not self._stopping:
+            auth = {"Authorization": build_authorization_basic(self.id, self.password)} if self.password else None
             try:
                 async with connect(self.url, subprotocols=[self.protocol.value], open_timeout=10,
                                    close_timeout=2, ping_interval=20, ping_timeout=20, max_queue=64,

@@ -114,6 +114,8 @@ class Cp16Handlers(Cp16):
 
     @on("ChangeConfiguration")
     def _change_config(self, key, value, **_):
+        if key == "AuthorizationKey":  # security whitepaper: the new password, from the next connection on
+            return r16.ChangeConfiguration(status=self.sim.take_password(value, authorization_key=True))
         return r16.ChangeConfiguration(status=self.sim.change_configuration(key, value))
 
     @on("ClearCache")

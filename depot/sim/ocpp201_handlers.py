@@ -125,7 +125,13 @@ class Cp201Handlers(Cp201):
 
     @on("SetVariables")
     def _set_variables(self, set_variable_data, **_):
-        return r201.SetVariables(set_variable_result=[self.sim.set_variable(d) for d in set_variable_data])
+        return r201.SetVariables(set_variable_result=[self._set_one(d) for d in set_variable_data])
+
+    def _set_one(self, d: dict) -> dict:
+        if (d["component"]["name"], d["variable"]["name"]) == ("SecurityCtrlr", "BasicAuthPassword"):
+            status = self.sim.take_password(str(d["attribute_value"]), authorization_key=False)
+            return {"attribute_status": status, "component": d["component"], "variable": d["variable"]}
+        return self.sim.set_variable(d)
 
     @on("ClearCache")
     def _clear_cache(self, **_):

@@ -9,8 +9,9 @@ timeout so the OCPP loop thread and the web threads can share one file; any SQLA
 Schema changes go through Alembic (`depot/store/migrations`); `Store.migrate()` brings a database to every head.
 
 Modules: db (Base, UTCDateTime, engine set-up), tables (the core tables), values (row -> value conversions,
-PlanRecord, ChargerDetail, dumps), the repository mixins chargers, sessions, floor, plans and security (charger
-credentials and security events, tables in tables_security), and
+PlanRecord, ChargerDetail, dumps), the repository mixins chargers, sessions, floor, plans, security (charger
+credentials and security events, tables in tables_security) and quarantine (impossible values chargers sent,
+tables in tables_quarantine), and
 the larger features' own tables and queries (tables_people, tables_costs, enforcement; sharing `Base` and
 `Store.session`). The mixins import from db/tables/values, never from this package's __init__.
 """
@@ -19,7 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from sqlalchemy import func, select
@@ -29,6 +30,7 @@ from depot.store.chargers import ChargerRepository
 from depot.store.db import Base, UTCDateTime, make_engine
 from depot.store.floor import NO_FLOW, FloorRepository
 from depot.store.plans import PlanRepository
+from depot.store.quarantine import Quarantined, QuarantineRepository
 from depot.store.security import SecurityRepository
 from depot.store.sessions import SessionRepository
 from depot.store.tables import (
@@ -50,12 +52,13 @@ MIGRATIONS = Path(__file__).with_name("migrations")
 
 __all__ = [
     "MIGRATIONS", "NO_FLOW", "Base", "ChargerDetail", "ChargerRow", "ConnectorRow", "DepartureRow",
-    "EventRow", "IdTagRow", "MeterSampleRow", "PlanRecord", "PlanRow", "RosterRow", "SiteRow", "Store",
+    "EventRow", "IdTagRow", "MeterSampleRow", "PlanRecord", "PlanRow", "Quarantined", "RosterRow", "SiteRow", "Store",
     "TransactionRow", "UTCDateTime", "VehicleRow", "dumps",
 ]
 
 
-class Store(ChargerRepository, SessionRepository, FloorRepository, PlanRepository, SecurityRepository):
+class Store(ChargerRepository, SessionRepository, FloorRepository, PlanRepository, SecurityRepository,
+            QuarantineRepository):
     """All database access. Thread safe: each call opens its own short session."""
 
     def __init__(self, url: str, *, echo: bool = False):
@@ -87,12 +90,21 @@ class Store(ChargerRepository, SessionRepository, FloorRepository, PlanRepositor
 
     # ------------------------------------------------------------ the whole database
 
-    def latest_timestamp(self) -> datetime | None:
-        """The newest time this database has seen (the demo clock never starts before it)."""
+    def latest_timestamp(self, *, now: datetime | None = None, skew_s: float = 900.0) -> datetime | None:
+        """The newest time this database has seen (the demo clock never starts before it). The central system's
+        own times (the frame log, the chargers' last seen) count as stored; a meter sample's time is a charger's
+        word and counts only up to `skew_s` past the newest of those (and `now`): a far-future timestamp stored
+        before values were screened (`depot.ocpp.sanity`) can neither move nor overflow the demo clock."""
         with self.session() as s:
-            candidates = [s.scalar(select(func.max(EventRow.at))), s.scalar(select(func.max(MeterSampleRow.at))),
-                          s.scalar(select(func.max(ChargerRow.last_seen)))]
-        found = [c for c in candidates if c is not None]
+            own = [s.scalar(select(func.max(EventRow.at))), s.scalar(select(func.max(ChargerRow.last_seen)))]
+            trusted = [t for t in (*own, now) if t is not None]
+            sample = None
+            if trusted:
+                newest = max(trusted)
+                bound = newest + timedelta(seconds=skew_s) if newest < datetime.max.replace(tzinfo=UTC) - \
+                    timedelta(days=1) else newest
+                sample = s.scalar(select(func.max(MeterSampleRow.at)).where(MeterSampleRow.at <= bound))
+        found = [c for c in (*own, sample) if c is not None]
         return max(found) if found else None
 
     def count(self, table: str) -> int:

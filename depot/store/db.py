@@ -50,14 +50,47 @@ class Repository:
 
 
 def make_engine(url: str, *, echo: bool = False) -> Engine:
-    """An engine for any SQLAlchemy URL; SQLite files are shared between threads (WAL, busy timeout)."""
+    """An engine for any SQLAlchemy URL; SQLite files are shared between threads (WAL, busy timeout); a
+    server database's pooled connections are checked before use (they survive a server restart)."""
     kwargs: dict = {"echo": echo}
     if url.startswith("sqlite"):
         kwargs["connect_args"] = {"check_same_thread": False, "timeout": 10}
+    else:
+        kwargs["pool_pre_ping"] = True
     engine = create_engine(url, **kwargs)
     if engine.dialect.name == "sqlite":
         _configure_sqlite(engine)
+    event.listen(engine, "before_cursor_execute", _storable_text, retval=True)
     return engine
+
+
+def storable(value: str) -> str:
+    """Text any database keeps: NUL (PostgreSQL refuses it) and lone surrogates (not UTF-8) become U+FFFD."""
+    if value.isascii() and "\x00" not in value:
+        return value
+    if "\x00" in value:
+        value = value.replace("\x00", "\ufffd")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        value = "".join("\ufffd" if "\ud800" <= ch <= "\udfff" else ch for ch in value)
+    return value
+
+
+def _clean(params):
+    if isinstance(params, dict):
+        return {k: storable(v) if isinstance(v, str) else v for k, v in params.items()}
+    if isinstance(params, tuple | list):
+        return type(params)(storable(v) if isinstance(v, str) else v for v in params)
+    return params
+
+
+def _storable_text(conn, cursor, statement, parameters, context, executemany):
+    """Every text a statement binds is made storable: what a charger or an upload sends is untrusted, and one
+    unstorable string must not cost a batch (a NUL in one frame lost the whole raw-frame batch on PostgreSQL)."""
+    if executemany and isinstance(parameters, list):
+        return statement, [_clean(p) for p in parameters]
+    return statement, _clean(parameters)
 
 
 def _configure_sqlite(engine: Engine) -> None:

@@ -14,6 +14,12 @@ one reader (the handshake in `depot.ocpp.security`) must agree on them:
   recomputes and compares with `hmac.compare_digest`.
 
 A charger without a row has profile 1 and no password: it is refused until one is set (see the README).
+
+Password rotation over OCPP (`depot.ocpp.charger_security`): once the charger accepted a new password (or did
+not answer, so may have taken it), its hash is kept as the *pending* one beside the current one.
+`check_charger_secret` (the handshake's password check, in a worker thread) accepts either; the first handshake
+with the pending one makes it the current one and drops the old (a "rotation" security event). A rejected
+rotation clears the pending hash; a password set by hand replaces both.
 """
 
 from __future__ import annotations
@@ -109,6 +115,21 @@ def dummy_hash() -> str:
     return _DUMMY[0]
 
 
+def check_secret(creds: ChargerCredentials | None, secret: bytes) -> str | None:
+    """The handshake's password check (in a worker thread): "current" or "pending" for the hash `secret` (from
+    `wire_secret`) matched, None otherwise. One scrypt check against the dummy hash when `creds` is None or has
+    no password (an unknown id, another user name: the same work as a wrong password); a second one only while
+    a rotation is pending. The caller promotes a pending match (`SecurityRepository.promote_pending_password`)."""
+    if creds is None or creds.password_hash is None:
+        password_matches(dummy_hash(), secret)
+        return None
+    if password_matches(creds.password_hash, secret):
+        return "current"
+    if creds.pending_hash is not None and password_matches(creds.pending_hash, secret):
+        return "pending"
+    return None
+
+
 # ---------------------------------------------------------------- values
 
 
@@ -118,19 +139,26 @@ class ChargerCredentials:
 
     charger_id: str
     profile: int
-    password_hash: str | None
+    password_hash: str | None = field(repr=False)
     commissioned: bool = True
     password_set_at: datetime | None = None
+    pending_hash: str | None = field(default=None, repr=False)
+    pending_state: str | None = None  # "accepted" or "unconfirmed" (the charger did not answer)
+    pending_at: datetime | None = None
 
     @property
     def has_password(self) -> bool:
         return self.password_hash is not None
 
+    @property
+    def has_pending(self) -> bool:
+        return self.pending_hash is not None
+
 
 @dataclass(frozen=True)
 class SecurityEvent:
     at: datetime
-    kind: str  # refused, throttled, replaced, accepted, commissioning
+    kind: str  # refused, throttled, replaced, accepted, commissioning, rotation, profile, charger
     charger_id: str
     remote: str
     reason: str
@@ -149,7 +177,44 @@ class SecurityRepository(Repository):
         with self.session() as s:
             row = self._credential_row(s, charger_id, now)
             row.password_hash, row.password_set_at, row.updated_at = password_hash, now, now
+            row.pending_hash = row.pending_state = row.pending_at = None  # by hand: no rotation stays pending
             return _credentials(row, True)
+
+    # ------------------------------------------------------------ rotation (see the module docstring)
+
+    def set_pending_password(self, charger_id: str, password: str, *, state: str, now: datetime) -> None:
+        """Keep the hash of a password the charger accepted ("accepted") or may have taken ("unconfirmed")
+        beside the current one; the current one is not touched."""
+        _basic_user(charger_id)
+        pending = hash_password(check_password(password))
+        with self.session() as s:
+            row = self._credential_row(s, charger_id, now)
+            row.pending_hash, row.pending_state, row.pending_at, row.updated_at = pending, state, now, now
+
+    def clear_pending_password(self, charger_id: str, *, now: datetime) -> bool:
+        """Forget a pending password (a rejected rotation); True if there was one."""
+        with self.session() as s:
+            row = s.get(ChargerCredentialRow, charger_id)
+            if row is None or row.pending_hash is None:
+                return False
+            row.pending_hash = row.pending_state = row.pending_at = None
+            row.updated_at = now
+            return True
+
+    def promote_pending_password(self, charger_id: str, pending_hash: str, *, now: datetime) -> bool:
+        """The charger connected with its pending password: it becomes the current one, the old one stops
+        working. Only if that pending hash is still the pending one (a newer rotation or a password set by hand
+        wins). A "rotation" security event says so."""
+        with self.session() as s:
+            row = s.get(ChargerCredentialRow, charger_id)
+            if row is None or row.pending_hash != pending_hash:
+                return False
+            row.password_hash, row.password_set_at, row.updated_at = pending_hash, now, now
+            row.pending_hash = row.pending_state = row.pending_at = None
+            s.add(SecurityEventRow(at=now, kind="rotation", charger_id=charger_id[:64], remote="-",
+                                   reason="new password in use, the old one dropped",
+                                   detail=json.dumps({"step": "promoted"})))
+            return True
 
     def set_charger_passwords(self, passwords: Mapping[str, str], *, now: datetime) -> None:
         """Many chargers' passwords at once (the demo seeding): hashed on every core (scrypt releases the
@@ -205,9 +270,12 @@ class SecurityRepository(Repository):
                        for e in events])
 
     def security_events(self, *, charger_id: str | None = None, remote: str | None = None,
-                        kind: str | None = None, limit: int = 200) -> list[SecurityEvent]:
-        """Newest first."""
+                        kind: str | None = None, kinds: Sequence[str] | None = None,
+                        limit: int = 200) -> list[SecurityEvent]:
+        """Newest first (`kinds`: any of these kinds)."""
         q = select(SecurityEventRow)
+        if kinds is not None:
+            q = q.where(SecurityEventRow.kind.in_(list(kinds)))
         for column, value in ((SecurityEventRow.charger_id, charger_id), (SecurityEventRow.remote, remote),
                               (SecurityEventRow.kind, kind)):
             if value is not None:
@@ -236,4 +304,4 @@ def _basic_user(charger_id: str) -> str:
 
 def _credentials(row: ChargerCredentialRow, commissioned: bool) -> ChargerCredentials:
     return ChargerCredentials(row.charger_id, row.security_profile, row.password_hash, commissioned,
-                              row.password_set_at)
+                              row.password_set_at, row.pending_hash, row.pending_state, row.pending_at)

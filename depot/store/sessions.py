@@ -29,26 +29,41 @@ def inferred_stop(tx: Transaction) -> bool:
     return not tx.active and (tx.stop_reason or "").startswith(INFERRED)
 
 
+def _start_from_first_reading(row: TransactionRow, samples: Sequence[MeterSample]) -> None:
+    """A session whose start register is unknown starts at its first good register reading."""
+    if not row.meter_start_unknown:
+        return
+    first = next((m for m in sorted(samples, key=lambda m: m.at) if m.energy_wh is not None), None)
+    if first is not None:
+        row.meter_start_wh, row.meter_start_unknown = first.energy_wh, False
+        if row.last_energy_wh is None:
+            row.last_energy_wh = first.energy_wh
+
+
 class SessionRepository(Repository):
     """Transactions from start to stop, their meter samples and every OCPP message in and out."""
 
     # ------------------------------------------------------------ transactions and meter values
 
     def start_transaction(self, charger_id: str, connector_id: int, id_tag: str | None, *, started_at: datetime,
-                          meter_start_wh: float = 0.0, charger_tx_id: str | None = None) -> Transaction:
+                          meter_start_wh: float | None = 0.0, charger_tx_id: str | None = None) -> Transaction:
         """Open a session. 1.6 uses the returned `id` as its transactionId; 2.0.1 keys on `charger_tx_id`.
         A second start for the same 2.0.1 transaction (same id, same start) returns the first (chargers resend
         after reconnects); a later start with an id used before is a new session (a restarted charger may
-        count its ids from the start again), and that id then names the newest session."""
+        count its ids from the start again), and that id then names the newest session.
+        `meter_start_wh` None: the start register is unknown (it was impossible, or not sent): the first good
+        register reading (`add_meter_samples`) becomes it, and without one the session meters nothing."""
         with self.session() as s:
             if charger_tx_id is not None:
                 existing = self._tx_row(s, charger_id, None, charger_tx_id)
                 if existing is not None and existing.started_at == started_at:
                     return _transaction(existing)
             vehicle_id = s.scalar(select(IdTagRow.vehicle_id).where(IdTagRow.tag == id_tag)) if id_tag else None
+            unknown = meter_start_wh is None
             row = TransactionRow(charger_id=charger_id, connector_id=connector_id, id_tag=id_tag,
-                                 vehicle_id=vehicle_id, started_at=started_at, meter_start_wh=meter_start_wh,
-                                 charger_tx_id=charger_tx_id, last_energy_wh=meter_start_wh)
+                                 vehicle_id=vehicle_id, started_at=started_at,
+                                 meter_start_wh=0.0 if unknown else meter_start_wh, charger_tx_id=charger_tx_id,
+                                 last_energy_wh=meter_start_wh, meter_start_unknown=unknown or None)
             s.add(row)
             s.flush()
             return _transaction(row)
@@ -90,8 +105,10 @@ class SessionRepository(Repository):
             corrected = row.stopped_at is not None and (row.stop_reason or "").startswith(INFERRED) and \
                 not (reason or "").startswith(INFERRED)
             if row.stopped_at is None or corrected:  # the charger's word replaces what we inferred
-                row.stopped_at = stopped_at
+                row.stopped_at = max(stopped_at, row.started_at)  # never before it started
                 row.meter_stop_wh = meter_stop_wh if meter_stop_wh is not None else row.last_energy_wh
+                if row.meter_start_unknown and row.meter_stop_wh is not None:  # no good reading since the start:
+                    row.meter_start_wh, row.meter_start_unknown = row.meter_stop_wh, False  # nothing metered
                 row.stop_reason = reason
                 row.last_power_w = 0.0
             if corrected:  # costed with the inferred stop: the ledger costs it again
@@ -111,11 +128,12 @@ class SessionRepository(Repository):
                 q = q.where(TransactionRow.vehicle_id == vehicle_id)
             return [_transaction(r) for r in s.scalars(q.order_by(TransactionRow.id))]
 
-    def close_sessions(self, transaction_ids: Sequence[int], *, stopped_at: datetime,
-                       reason: str) -> list[Transaction]:
-        """Close open sessions the chargers never closed (reconciliation), in one write: stopped now at their
-        last meter reading, with `reason` (it must begin with INFERRED). Sessions closed already are left alone;
-        returns those this call closed."""
+    def close_sessions(self, transaction_ids: Sequence[int], *, stopped_at: datetime, reason: str,
+                       now: datetime | None = None) -> list[Transaction]:
+        """Close open sessions the chargers never closed (reconciliation), in one write: stopped at `stopped_at`
+        but never before their start or their last sample (one not after `now`, when given: a far-future time
+        stored before values were screened stops nothing), at their last meter reading, with `reason` (it must
+        begin with INFERRED). Sessions closed already are left alone; returns those this call closed."""
         if not reason.startswith(INFERRED):
             raise ValueError(f"an inferred stop reason begins with {INFERRED!r}")
         if not transaction_ids:
@@ -124,7 +142,9 @@ class SessionRepository(Repository):
             rows = list(s.scalars(select(TransactionRow).where(TransactionRow.id.in_(list(transaction_ids)),
                                                                TransactionRow.stopped_at.is_(None))))
             for row in rows:
-                row.stopped_at = max(stopped_at, row.started_at)
+                last = row.last_sample_at if row.last_sample_at is not None and (
+                    now is None or row.last_sample_at <= now) else row.started_at
+                row.stopped_at = max(stopped_at, row.started_at, last)
                 row.meter_stop_wh = row.last_energy_wh if row.last_energy_wh is not None else row.meter_start_wh
                 row.stop_reason = reason[:64]
                 row.last_power_w = 0.0
@@ -164,6 +184,7 @@ class SessionRepository(Repository):
             if transaction_id is not None:
                 row = s.get(TransactionRow, transaction_id)
                 if row is not None:
+                    _start_from_first_reading(row, samples)
                     for m in sorted(samples, key=lambda m: m.at):
                         if row.last_sample_at is not None and m.at < row.last_sample_at:
                             continue
@@ -174,6 +195,20 @@ class SessionRepository(Repository):
                             row.last_power_w = m.power_w
                         if m.soc is not None:
                             row.last_soc = m.soc
+
+    def last_register(self, transaction_id: int) -> tuple[datetime, float] | None:
+        """The transaction's newest energy register reading (at, Wh): its newest sample with energy, else its
+        start (None while the start register is unknown), the reference `depot.ocpp.sanity` screens against."""
+        with self.session() as s:
+            found = s.execute(select(MeterSampleRow.at, MeterSampleRow.energy_wh).where(
+                MeterSampleRow.transaction_id == transaction_id, MeterSampleRow.energy_wh.is_not(None))
+                .order_by(MeterSampleRow.at.desc(), MeterSampleRow.id.desc()).limit(1)).first()
+            if found is not None:
+                return found[0], found[1]
+            row = s.get(TransactionRow, transaction_id)
+            if row is None or row.meter_start_unknown:
+                return None
+            return row.started_at, row.meter_start_wh
 
     def meter_samples(self, *, transaction_id: int | None = None, charger_id: str | None = None,
                       since: datetime | None = None, limit: int = 10_000) -> list[MeterSample]:

@@ -96,6 +96,8 @@ class TransactionRow(Base):
     last_power_w: Mapped[float | None] = mapped_column(Float)
     last_soc: Mapped[float | None] = mapped_column(Float)
     last_sample_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # meterStart was impossible (quarantined): the first good register reading becomes the start (migration 0009)
+    meter_start_unknown: Mapped[bool | None] = mapped_column(Boolean, nullable=True)
 
     __table_args__ = (Index("ix_transactions_charger_tx", "charger_id", "charger_tx_id"),)
 

@@ -1,5 +1,6 @@
 """Tables of charger security: each charger's security profile and password hash, and the security events
-(refused, throttled, replaced and accepted handshakes). Migration `charger_security`; the queries are in
+(refused, throttled, replaced and accepted handshakes, password rotations, what chargers report). Migrations
+`charger_security` and `0010_password_rotation` (the pending password); the queries are in
 `depot.store.security`, the handshake policy in `depot.ocpp.security`.
 """
 
@@ -23,6 +24,11 @@ class ChargerCredentialRow(Base):
     security_profile: Mapped[int] = mapped_column(Integer, default=1)
     password_hash: Mapped[str | None] = mapped_column(String(255))  # "scrypt$n$r$p$salt$key", never the password
     password_set_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # a rotation over OCPP the charger accepted (or did not answer): accepted beside the current one until the
+    # charger connects with it, then it becomes password_hash (depot.store.security)
+    pending_hash: Mapped[str | None] = mapped_column(String(255))
+    pending_state: Mapped[str | None] = mapped_column(String(16))  # "accepted", "unconfirmed" (no answer)
+    pending_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
@@ -32,7 +38,8 @@ class SecurityEventRow(Base):
     __tablename__ = "security_events"
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     at: Mapped[datetime] = mapped_column(UTCDateTime)
-    kind: Mapped[str] = mapped_column(String(16))  # refused, throttled, replaced, accepted, commissioning
+    kind: Mapped[str] = mapped_column(String(16))  # refused, throttled, replaced, accepted, commissioning,
+    # rotation, profile (steps of a change over OCPP), charger (a SecurityEventNotification the charger sent)
     charger_id: Mapped[str] = mapped_column(String(64))
     remote: Mapped[str] = mapped_column(String(64))
     reason: Mapped[str] = mapped_column(String(64))

@@ -3,7 +3,7 @@
 from alembic import context
 from sqlalchemy import engine_from_config, pool
 
-from depot.store import Base, enforcement, tables_costs, tables_people, tables_security  # noqa: F401  (their tables join Base.metadata)
+from depot.store import Base, enforcement, tables_costs, tables_people, tables_quarantine, tables_security  # noqa: F401  (their tables join Base.metadata)
 
 config = context.config
 target_metadata = Base.metadata
