@@ -34,14 +34,15 @@ class Settings:
     ocpp_tls_cert: str = ""  # PEM server certificate (chain) file, or an RSA and an ECDSA one, comma-separated
     ocpp_tls_key: str = ""  # PEM private key of each certificate (comma-separated in the same order)
     ocpp_client_ca: str = ""  # PEM CA that signs the chargers' client certificates (profile 3)
+    ocpp_public_url: str = ""  # the wss:// URL chargers reach us at (without their id): 2.0.1 SetNetworkProfile
     database_url: str = ""
     simulator: bool = True
     chargers: int = 20
     accept_unknown_chargers: bool = False
     # bounds on what a charger may send (depot/ocpp/limits.py, depot/ocpp/server.py, depot/ocpp/admission.py)
     ocpp_max_frame_bytes: int = 256 * 1024  # a bigger websocket message closes the connection (1009)
-    ocpp_rate_per_s: float = 20.0  # CALLs per second per connection, beyond the burst: GenericError …
-    ocpp_rate_burst: int = 200  # … and 10 × the burst of those within a minute closes it (1008)
+    ocpp_rate_per_s: float = 20.0  # CALLs per second per connection after the burst; faster ones wait their turn
+    ocpp_rate_burst: int = 200  # (backpressure: slowed down, never refused)
     boot_deadline_s: float = 60.0  # no OCPP frame (commissioning: no BootNotification) this long: closed (1008)
     max_pending_unknown: int = 20  # commissioning: unknown connections not yet booted, at once …
     unknown_per_minute: int = 10  # … and new unknown ids per minute; beyond either the handshake gets 503
@@ -96,6 +97,8 @@ class Settings:
                               "the wss listener needs both a certificate and its key")
         if self.ocpp_client_ca and not self.ocpp_tls_cert:
             raise ConfigError("ocpp_client_ca", "client certificates need the wss listener (--ocpp-tls-cert)")
+        if self.ocpp_public_url and not self.ocpp_public_url.startswith(("ws://", "wss://")):
+            raise ConfigError("ocpp_public_url", f"{self.ocpp_public_url!r}: use a wss:// (or ws://) URL")
         for name in ("ocpp_max_frame_bytes", "ocpp_rate_burst", "max_pending_unknown", "unknown_per_minute",
                      "handshake_burst"):
             if getattr(self, name) < 1:
@@ -193,6 +196,10 @@ def add_server_arguments(parser: argparse.ArgumentParser) -> None:
                         help="PEM private key of each server certificate, comma-separated (DEPOT_OCPP_TLS_KEY)")
     parser.add_argument("--ocpp-client-ca", dest="ocpp_client_ca", metavar="FILE",
                         help="PEM CA of the chargers' client certificates, for profile 3 (DEPOT_OCPP_CLIENT_CA)")
+    parser.add_argument("--ocpp-public-url", dest="ocpp_public_url", metavar="URL",
+                        help="the wss:// URL chargers reach this server at, without their id, e.g. "
+                             "wss://depot.example:9443/ocpp: sent to 2.0.1 stations raised to profile 2 or 3 "
+                             "(DEPOT_OCPP_PUBLIC_URL)")
     add_db_argument(parser)
     parser.add_argument("--no-simulator", dest="simulator", action="store_const", const=False,
                         help="do not start the built-in simulated depot (DEPOT_SIMULATOR=0)")
@@ -209,7 +216,7 @@ def add_server_arguments(parser: argparse.ArgumentParser) -> None:
                         help="largest websocket message from a charger; a bigger one closes it with 1009 "
                              "(DEPOT_OCPP_MAX_FRAME_BYTES, default 262144)")
     parser.add_argument("--ocpp-rate-per-s", dest="ocpp_rate_per_s", type=float, metavar="R",
-                        help="CALLs per second per charger beyond the burst get GenericError "
+                        help="CALLs per second per charger after the burst; faster ones wait their turn "
                              "(DEPOT_OCPP_RATE_PER_S, default 20; burst DEPOT_OCPP_RATE_BURST, default 200)")
     parser.add_argument("--allow-any-tag", dest="allow_any_tag", action="store_const", const=True,
                         help="accept any id tag, known or not (DEPOT_ALLOW_ANY_TAG)")

@@ -3,9 +3,9 @@
 Per charger: its security profile, whether a password is set and whether a rotation is pending (never a
 hash), and four confirmed actions: set the profile here, generate a new password (shown once, in a panel the
 user dismisses; never stored in the page, never logged), rotate the password over OCPP and raise the profile
-over OCPP (both only while the charger is connected; `depot.ocpp.charger_security`). The card is in the page
-only for a manager, and every callback re-checks the role on the server (`require(*MANAGE)`): a maintenance
-user's forged call gets 403 and changes nothing. CSRF as every Dash POST (`depot.web.auth`).
+over OCPP (both only while the charger is connected, 1.6 or 2.0.1; `depot.ocpp.charger_security`). The card
+is in the page only for a manager, and every callback re-checks the role on the server (`require(*MANAGE)`):
+a maintenance user's forged call gets 403 and changes nothing. CSRF as every Dash POST (`depot.web.auth`).
 
 The page loader skips this file (its name starts with "_"); layouts/maintenance.py places the card.
 """
@@ -44,8 +44,10 @@ def card() -> html.Div:
                  dbc.Col(html.Div([
                      _confirmed("Set profile", SET_PROFILE, "Set this charger's security profile here? It must use "
                                 "the same profile, or it is refused."),
-                     _confirmed("Raise profile over OCPP", RAISE, "Send ChangeConfiguration SecurityProfile (1.6)? "
-                                "Once accepted the charger must reconnect over wss."),
+                     _confirmed("Raise profile over OCPP", RAISE, "Raise the profile over OCPP (1.6 "
+                                "ChangeConfiguration SecurityProfile; 2.0.1 SetNetworkProfile, "
+                                "NetworkConfigurationPriority and a Reset OnIdle)? Once accepted the charger must "
+                                "reconnect over wss."),
                      _confirmed("Generate a new password", GENERATE, "Replace the password now? The charger is "
                                 "refused until the new one is entered on it.", "warning"),
                      _confirmed("Rotate over OCPP", ROTATE, "Send the charger a new password over OCPP? The old "
@@ -90,7 +92,7 @@ def show(charger_id, _version):
         return "unknown charger", None, True, True
     protocol = _protocol(svc, charger_id)
     return (status_lines(creds, protocol), str(creds.profile), protocol is None or creds.profile not in (1, 2),
-            protocol != "ocpp1.6" or creds.profile >= 3)
+            protocol is None or creds.profile >= 3)
 
 
 def _once(charger_id: str, password: str) -> list:

@@ -37,3 +37,5 @@ def test_fuzz_every_frame_answered_as_the_spec_says(store, settings):
             "NotImplemented", "NotSupported", RESULT, "silent"} <= codes
     assert result.heartbeat_failures == 0 and len(result.heartbeat_ms) > 20
     assert result.stored_impossible == {"meter samples": 0, "sessions": 0, "connectors": 0}
+    # kept apart instead: every impossible value and replaced timestamp (a message may carry several)
+    assert result.quarantined >= result.sent["impossible value"] + result.sent["bad timestamp"]

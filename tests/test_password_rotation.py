@@ -262,9 +262,9 @@ def test_raising_a_16_charger_to_profile_2(depot, settings, tmp_path):
                 assert depot.charger_credentials("CP-1").profile == 2
                 with pytest.raises(ValidationError, match="only upwards"):
                     await raise_profile(cs, "CP-1", 2)
-            async with charger(cs, "CS-2", Rotating201):
+            async with charger(cs, "CS-2", Rotating201):  # 2.0.1: tests/test_network_profile.py
                 await eventually(lambda: "CS-2" in cs.connected())
-                with pytest.raises(ValidationError, match="SetNetworkProfile"):
+                with pytest.raises(ValidationError, match="--ocpp-public-url"):
                     await raise_profile(cs, "CS-2", 2)
 
     run(scenario())

@@ -8,9 +8,9 @@ charger sends a Heartbeat every 20 ms.
 
 Printed: frames per category, the answers by code, mismatches against the code the specification prescribes,
 crashes (must be 0: a frame left unanswered, an `InternalError`, a connection the server dropped, or an error
-or exception the server logged), the bystander's heartbeat round trips p50/p99/max and its failures, and the
-impossible values that reached the ledger (must be 0). Exit status 0 when there is no mismatch, no crash and
-nothing impossible was stored.
+or exception the server logged), the bystander's heartbeat round trips p50/p99/max and its failures, the
+impossible values that reached the ledger (must be 0) and the values quarantined instead. Exit status 0 when
+there is no mismatch, no crash and nothing impossible was stored.
 
 `fuzz(store, settings, n, seed)` is the same run for the test suite.
 """
@@ -62,6 +62,7 @@ class FuzzResult:
     heartbeat_ms: list[float] = field(default_factory=list)
     heartbeat_failures: int = 0
     stored_impossible: dict[str, int] = field(default_factory=dict)
+    quarantined: int = 0
     seconds: float = 0.0
 
     @property
@@ -197,11 +198,13 @@ async def _bystander(cs: CentralSystem, stop: asyncio.Event, result: FuzzResult,
         await peer.close()
 
 
-def stored_impossible(store: Store) -> dict[str, int]:
-    """Impossible values that reached the ledger: negative or astronomic energy, bad connector ids, far dates."""
+def stored_impossible(store: Store) -> tuple[dict[str, int], int]:
+    """Impossible values that reached the ledger (negative or astronomic energy, bad connector ids, far dates),
+    and the number of values in the quarantine."""
     from sqlalchemy import func, or_, select
 
     from depot.store.tables import ConnectorRow, MeterSampleRow, TransactionRow
+    from depot.store.tables_quarantine import QuarantineRow
     far = datetime(2100, 1, 1, tzinfo=UTC)
     past = datetime(2000, 1, 1, tzinfo=UTC)
     with store.session() as s:
@@ -217,7 +220,7 @@ def stored_impossible(store: Store) -> dict[str, int]:
                 TransactionRow.stopped_at < TransactionRow.started_at))),
             "connectors": count(select(ConnectorRow.connector_id).where(or_(
                 ConnectorRow.connector_id < 0, ConnectorRow.connector_id > 64))),
-        }
+        }, count(select(QuarantineRow.id))
 
 
 async def fuzz(store: Store, settings: Settings, n: int, seed_: int, *, heartbeat_every_s: float = 0.02,
@@ -244,7 +247,7 @@ async def fuzz(store: Store, settings: Settings, n: int, seed_: int, *, heartbea
         await cs.stop()
         logging.getLogger().removeHandler(errors)
     result.logged_errors = errors.records
-    result.stored_impossible = stored_impossible(store)
+    result.stored_impossible, result.quarantined = stored_impossible(store)
     return result
 
 
@@ -276,6 +279,7 @@ def report(result: FuzzResult, out=sys.stdout) -> int:
         ("bystander heartbeats", f"{len(hb)} answered, {result.heartbeat_failures} failed"),
         ("heartbeat p50 / p99 / max", f"{_pct(hb, 50):.1f} / {_pct(hb, 99):.1f} / {max(hb, default=math.nan):.1f} ms"),
         ("impossible values stored", ", ".join(f"{k} {v}" for k, v in result.stored_impossible.items())),
+        ("quarantined (kept apart)", f"{result.quarantined} values"),
         ("machine", f"{os.cpu_count()} cores, load {' '.join(f'{x:.2f}' for x in os.getloadavg())}"),
     ]
     for k, v in rows:

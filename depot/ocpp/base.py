@@ -16,9 +16,9 @@ lenient or answers wrongly for strict peers:
   start `[2, "id", ` is readable, else ProtocolError / RpcFrameworkError with id "-1"); an integer outside
   32 bits is TypeConstraintViolation, a negative connectorId / evseId (1.6 StartTransaction: below 1)
   PropertyConstraintViolation, both naming the field; CALLs beyond the connection's rate (a token bucket of
-  `ocpp_rate_burst`, refilled at `ocpp_rate_per_s`) get GenericError "rate limit: slow down" unprocessed,
-  and more than 10 × the burst of those within a minute close the connection (1008). Responses are never
-  rate-limited, and one answering no call of ours is dropped;
+  `ocpp_rate_burst`, refilled at `ocpp_rate_per_s`) wait for their turn: the connection is slowed down, never
+  refused, and a flood only fills its own socket's buffer. Responses never wait, and one answering no call
+  of ours is dropped;
 - a commissioning connection (`must_boot`, see `depot.ocpp.admission`) gets SecurityError for every CALL
   before its BootNotification (as 2.0.1 B02/B03 answer a station not yet accepted; 1.6 has the same code);
 - every frame in and out goes to the raw event log, and every frame in touches `last_seen`;
@@ -48,7 +48,7 @@ from websockets.exceptions import ConnectionClosed
 from depot.model import EventRecord, Protocol, TagStatus
 from depot.ocpp import limits
 from depot.ocpp.charger_security import secret_free
-from depot.ocpp.limits import CallRate, Prefix, Rate
+from depot.ocpp.limits import CallRate, Prefix
 from depot.store import dumps
 
 if TYPE_CHECKING:
@@ -162,8 +162,7 @@ class DepotChargePoint:
         self._actions_out: dict[str, str] = {}  # unique id of a CALL we sent -> action (to log the answer)
         s, now = hub.settings, asyncio.get_running_loop().time()
         self.rate = CallRate(s.ocpp_rate_per_s, s.ocpp_rate_burst, now)
-        self._rate_noted = [-float("inf"), 0]  # last logged, rejected since
-        self._flooded = False
+        self._rate_noted = [-float("inf"), 0]  # last logged, slowed down since
         self.must_boot = False  # a commissioning connection: BootNotification first (set by the server)
         self.booted = asyncio.Event()  # its BootNotification was accepted
         self.spoke = asyncio.Event()  # a well-formed OCPP frame arrived
@@ -200,8 +199,8 @@ class DepotChargePoint:
     async def _route(self, raw_msg) -> None:
         text = raw_msg if isinstance(raw_msg, str) else bytes(raw_msg).decode("utf-8", "replace")
         prefix = limits.frame_prefix(text)
-        if not limits.is_response(prefix) and not await self._within_rate(prefix):
-            return
+        if not limits.is_response(prefix):
+            await self._pace()
         if limits.too_deep(text):
             await self._reject_unparsed(text, prefix, "payload nested too deep", {"maxDepth": limits.MAX_DEPTH})
             return
@@ -233,30 +232,19 @@ class DepotChargePoint:
             code = error_code(exc.code, self.protocol)
             await self._send(CallError(msg.unique_id, code, exc.description, exc.details).to_json())
 
-    async def _within_rate(self, prefix: Prefix | None) -> bool:
-        """False when this frame (anything but a response) is over the connection's rate: answered or closed."""
+    async def _pace(self) -> None:
+        """Wait for this CALL's turn when the connection is over its rate (backpressure, see `CallRate`)."""
         loop_now = asyncio.get_running_loop().time()
-        verdict = self.rate.admit(loop_now)
-        if verdict is Rate.OK:
-            return True
+        wait = self.rate.delay(loop_now)
+        if wait <= 0:
+            return
         noted = self._rate_noted
         noted[1] += 1
-        if verdict is Rate.CLOSE:
-            if not self._flooded:  # closed from its own task: this loop goes on draining what is queued
-                self._flooded = True
-                LOGGER.warning("charger %s: flooding (%d CALLs over its rate): closing the connection",
-                               self.id, noted[1])  # type: ignore[attr-defined]
-                self.hub.spawn(self._connection.close(1008, "message rate exceeded"),  # type: ignore[attr-defined]
-                               f"close flooding {self.id}")  # type: ignore[attr-defined]
-            return False
         if loop_now - noted[0] >= RATE_LOG_EVERY_S:
-            LOGGER.warning("charger %s: over its message rate (%d CALLs refused since the last note)", self.id,  # type: ignore[attr-defined]
+            LOGGER.warning("charger %s: over its message rate: %d CALLs slowed down since the last note", self.id,  # type: ignore[attr-defined]
                            noted[1])
             noted[0], noted[1] = loop_now, 0
-        unique_id = prefix.unique_id if prefix is not None and prefix.unique_id is not None else "-1"
-        # not journalled: a flood must not write a row per frame
-        await super()._send(CallError(unique_id, "GenericError", "rate limit: slow down", {}).to_json())  # type: ignore[misc]
-        return False
+        await asyncio.sleep(wait)
 
     async def _reject_unparsed(self, text: str, prefix: Prefix | None, description: str, details: dict) -> None:
         """A frame too deep (or odd) to parse safely: answered from its prefix, never parsed; never a response."""

@@ -10,9 +10,11 @@ either while one is pending and the first handshake with the new one drops the o
 a charger that drops mid-rotation is never locked out. Rejected, NotSupported, a CALLERROR or a request we
 could not send leave everything as it was, and the outcome says why. Each step is a "rotation" security event.
 
-Raising the profile (`raise_profile`, 1.6): `ChangeConfiguration` of `SecurityProfile`; once Accepted the
+Raising the profile (`raise_profile`): 1.6 `ChangeConfiguration` of `SecurityProfile`; once Accepted the
 charger's profile here is the new one (it reconnects over wss, A00.FR.002 refuses the old transport after).
-2.0.1 (`SetNetworkProfile` + `NetworkConfigurationPriority`) is described in docs/connecting-chargers.md.
+2.0.1: `SetNetworkProfile` into a free slot, `OCPPCommCtrlr.NetworkConfigurationPriority` with it first, then
+`Reset` OnIdle (`depot.ocpp.network_profile`, use cases B09 + A05); the profile here changes once the station
+accepted the first two. Both: upwards only, a "profile" security event per step.
 
 `security_event_notification` stores what a charger sends in a 1.6 (security extension) or 2.0.1
 `SecurityEventNotification` as a "charger" security event. `perform` is the web page's way in: it runs one of
@@ -32,6 +34,7 @@ from typing import Any
 
 from depot.errors import CallFailed, ChargerError, ChargerOffline, DepotError, NotFound, ValidationError
 from depot.model import Protocol
+from depot.ocpp import network_profile
 from depot.people.users import audit
 from depot.store.security import SecurityEvent, check_password, generate_password
 
@@ -186,13 +189,11 @@ async def rotate_password(central, charger_id: str, password: str | None = None,
 
 
 async def raise_profile(central, charger_id: str, profile: int, *, by: str = "system") -> Outcome:
-    """On the loop: 1.6 `ChangeConfiguration SecurityProfile` to a higher profile; once Accepted the charger
-    has that profile here too (it must reconnect over wss). Never lower: the whitepaper forbids it."""
+    """On the loop: to a higher profile, 1.6 by `ChangeConfiguration SecurityProfile` (once Accepted the
+    charger has that profile here too: it must reconnect over wss), 2.0.1 by `depot.ocpp.network_profile`.
+    Never lower: the whitepaper and A05 forbid it."""
     store, what = central.store, "raise profile"
     protocol, creds = _connected(central, charger_id)
-    if protocol is not Protocol.OCPP16:
-        raise ValidationError("protocol", "2.0.1 stations move with SetNetworkProfile and "
-                                          "OCPPCommCtrlr.NetworkConfigurationPriority (docs/connecting-chargers.md)")
     if not creds.profile < profile <= 3:
         raise ValidationError("security profile", f"only upwards: {creds.profile} to a higher one (at most 3)")
     if not central.settings.ocpp_tls_cert:
@@ -202,6 +203,15 @@ async def raise_profile(central, charger_id: str, profile: int, *, by: str = "sy
         raise ValidationError("security profile", "profile 3 needs --ocpp-client-ca")
     if profile == 2 and not creds.has_password:
         raise ValidationError("password", "profile 2 needs a password: set one first")
+    if protocol is Protocol.OCPP201:
+        url = network_profile.public_url(central.settings, profile)
+
+        def record(step: str, reason: str, **detail) -> None:
+            _event(store, "profile", charger_id, reason, step=step, by=by, at=central.clock(), **detail)
+
+        ok, status, summary = await network_profile.raise_station(central, charger_id, creds.profile, profile, url,
+                                                                  record)
+        return Outcome(ok, charger_id, what, status, summary)
     _event(store, "profile", charger_id, f"SecurityProfile {profile} sent", step="offered", by=by, at=central.clock())
     try:
         status = await _send(central, protocol, charger_id, "SecurityProfile", str(profile))
@@ -254,8 +264,9 @@ def perform(runtime, store, what: str, charger_id: str, *, by: str, now: datetim
             outcome = Outcome(False, charger_id, label, "no answer", "no answer in time")
         except RuntimeError as exc:  # the runtime is not running
             outcome = Outcome(False, charger_id, label, "not sent", f"not sent: {exc}")
+    said = outcome.summary if outcome.summary.startswith(outcome.status) else f"{outcome.status}: {outcome.summary}"
     audit(store, by, action, target=f"charger:{charger_id}", now=now, ok=outcome.ok,
-          detail={"profile": profile} if what == "raise" else {}, result=f"{outcome.status}: {outcome.summary}"[:200])
+          detail={"profile": profile} if what == "raise" else {}, result=said[:200])
     return outcome
 
 

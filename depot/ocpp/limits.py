@@ -11,7 +11,7 @@ system (`depot.ocpp.base`, `depot.ocpp.server`, `depot.ocpp.security`) applies t
   needs a real connector, 1.6 StartTransaction).
 - `valid_charger_id`: the identity rules of OCPP (1.6 security whitepaper / 2.0.1 Part 4: the
   identifierString characters), at most the 64 characters the database keeps.
-- `TokenBucket`, `CallRate` (a bucket of CALLs per connection that also notices a flood) and
+- `TokenBucket`, `CallRate` (a bucket of CALLs per connection: how long a CALL waits for its turn) and
   `AddressLimiter` (failed handshakes per address, see `depot.ocpp.security`).
 """
 
@@ -21,9 +21,7 @@ import ipaddress
 import json
 import math
 import re
-from collections import deque
 from dataclasses import dataclass
-from enum import Enum
 from itertools import accumulate
 
 MAX_DEPTH = 64  # OCPP payloads nest about 8 deep; 64 leaves room and is far below Python's recursion limit
@@ -147,37 +145,33 @@ class TokenBucket:
             return True
         return False
 
+    def spend(self, now: float) -> None:
+        """Spend a token at `now` (when `wait_s` said it would be there)."""
+        self._refill(now)
+        self.tokens -= 1
+
     def wait_s(self, now: float) -> float:
         """Seconds until a token is there (0: now)."""
         self._refill(now)
+        ahead = max(0.0, self.at - now)  # tokens already promised up to `at`
         if self.tokens >= 1:
-            return 0.0
-        return (1 - self.tokens) / self.rate if self.rate > 0 else math.inf
-
-
-class Rate(Enum):
-    OK = "ok"
-    REJECT = "reject"  # answer it GenericError, do not process it
-    CLOSE = "close"  # the connection keeps flooding: close it (1008)
+            return ahead
+        return ahead + (1 - self.tokens) / self.rate if self.rate > 0 else math.inf
 
 
 class CallRate:
-    """CALLs of one connection: a `TokenBucket(rate, burst)`; more than `flood_factor × burst` rejections
-    within `window_s` seconds make it a flood."""
+    """CALLs of one connection: a `TokenBucket(rate, burst)`. `delay(now)` spends this CALL's token and says
+    how long the CALL waits for it (0: none). The receive loop handles a connection's frames one after the
+    other, so waiting there is backpressure: a charger over its rate is slowed down, never refused (a charger
+    replaying a day of queued messages loses none), and one that floods only fills its own socket's buffer."""
 
-    def __init__(self, rate: float, burst: int, now: float, *, flood_factor: int = 10, window_s: float = 60.0):
+    def __init__(self, rate: float, burst: int, now: float):
         self.bucket = TokenBucket(rate, burst, now)
-        self.flood_after = max(1, flood_factor * burst)
-        self.window_s = window_s
-        self._rejected: deque[float] = deque()
 
-    def admit(self, now: float) -> Rate:
-        if self.bucket.take(now):
-            return Rate.OK
-        self._rejected.append(now)
-        while self._rejected and now - self._rejected[0] > self.window_s:
-            self._rejected.popleft()
-        return Rate.CLOSE if len(self._rejected) > self.flood_after else Rate.REJECT
+    def delay(self, now: float) -> float:
+        wait = self.bucket.wait_s(now)
+        self.bucket.spend(now + wait)
+        return wait
 
 
 # ---------------------------------------------------------------- failed handshakes per address

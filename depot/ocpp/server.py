@@ -12,9 +12,9 @@ An authenticated connection replaces an open one of the same charger. Each conne
 
 Bounds (settings; `depot.ocpp.limits`): a websocket message over `ocpp_max_frame_bytes` (256 KiB) makes
 websockets close the connection with 1009 (message too big) without reading it, as RFC 6455 lets it; JSON
-nested over 64 deep, an integer outside 32 bits and CALLs beyond `ocpp_rate_per_s` get their CALLERROR
-(`depot.ocpp.base`), a flood is closed with 1008, and so is a connection that says nothing (a commissioning
-one: no BootNotification) within `boot_deadline_s`. The requests by name (`reset`, `remote_start`, …) are
+nested over 64 deep and an integer outside 32 bits get their CALLERROR, CALLs beyond `ocpp_rate_per_s`
+wait their turn (`depot.ocpp.base`), and a connection that says nothing (a commissioning one: no
+BootNotification) within `boot_deadline_s` is closed with 1008. The requests by name (`reset`, `remote_start`, …) are
 the `depot.ocpp.requests.Requests` mixin.
 
 Every request to a charger goes through `CentralSystem.call`: it awaits `ChargePoint.call(suppress=False)`,

@@ -1,6 +1,13 @@
 """The OCPP 2.0.1 calls a simulated charging station answers: an `ocpp` ChargePoint that turns each CALL from
 the central system into a `depot.sim.ocpp201.Charger201` method, and starts the progress reports of service
-jobs."""
+jobs.
+
+Network connection profiles (B09): `SetNetworkProfile` is stored per configurationSlot (slot 1 is the one the
+station was started with, and the slot it is connected with is refused) and
+`OCPPCommCtrlr.NetworkConfigurationPriority` (default "1") may list only stored slots. Both outlive
+reconnections; the simulated station keeps connecting over its own ws:// URL (it has no TLS), so a raise to
+profile 2 or 3 is refused at its next handshake.
+"""
 
 from __future__ import annotations
 
@@ -13,6 +20,8 @@ from ocpp.v201 import call_result as r201
 
 from depot.sim.commands import FIRMWARE_OK
 from depot.sim.state import wire_time
+
+PRIORITY_VARIABLE = ("OCPPCommCtrlr", "NetworkConfigurationPriority")
 
 if TYPE_CHECKING:
     from depot.sim.ocpp201 import Charger201
@@ -119,9 +128,40 @@ class Cp201Handlers(Cp201):
         self.sim.report_steps([lambda st=st: c201.FirmwareStatusNotification(status=st, request_id=request_id)
                                for st in steps])
 
+    def _network(self) -> dict:
+        """The station's network connection profiles: {"slots": {slot: connectionData}, "priority": "1"}."""
+        return self.sim.__dict__.setdefault("network_profiles", {"slots": {1: {"initial": True}}, "priority": "1"})
+
+    @on("SetNetworkProfile")
+    def _set_network_profile(self, configuration_slot, connection_data, **_):
+        network = self._network()
+        active = network["priority"].split(",")[0]
+        if configuration_slot < 1 or str(configuration_slot) == active or not connection_data.get("ocpp_csms_url"):
+            return r201.SetNetworkProfile(status="Rejected")
+        network["slots"][configuration_slot] = dict(connection_data)
+        return r201.SetNetworkProfile(status="Accepted")
+
+    def _priority(self, d: dict, value: str | None = None) -> dict | None:
+        """Get (value None) or set NetworkConfigurationPriority; None for any other variable."""
+        if (d["component"]["name"], d["variable"]["name"]) != PRIORITY_VARIABLE:
+            return None
+        out = {"component": d["component"], "variable": d["variable"]}
+        network = self._network()
+        if value is None:
+            return {"attribute_status": "Accepted", "attribute_value": network["priority"], **out}
+        try:
+            slots = [int(s) for s in value.split(",")]
+        except ValueError:
+            slots = []
+        if not slots or len(set(slots)) != len(slots) or any(s not in network["slots"] for s in slots):
+            return {"attribute_status": "Rejected", **out}
+        network["priority"] = ",".join(map(str, slots))
+        return {"attribute_status": "Accepted", **out}
+
     @on("GetVariables")
     def _get_variables(self, get_variable_data, **_):
-        return r201.GetVariables(get_variable_result=[self.sim.get_variable(d) for d in get_variable_data])
+        return r201.GetVariables(get_variable_result=[self._priority(d) or self.sim.get_variable(d)
+                                                      for d in get_variable_data])
 
     @on("SetVariables")
     def _set_variables(self, set_variable_data, **_):
@@ -131,7 +171,7 @@ class Cp201Handlers(Cp201):
         if (d["component"]["name"], d["variable"]["name"]) == ("SecurityCtrlr", "BasicAuthPassword"):
             status = self.sim.take_password(str(d["attribute_value"]), authorization_key=False)
             return {"attribute_status": status, "component": d["component"], "variable": d["variable"]}
-        return self.sim.set_variable(d)
+        return self._priority(d, str(d["attribute_value"])) or self.sim.set_variable(d)
 
     @on("ClearCache")
     def _clear_cache(self, **_):
