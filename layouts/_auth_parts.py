@@ -15,6 +15,7 @@ from depot.web.auth import MANAGE, SEE_ALERTS, can, require, user
 from depot.web.context import services
 
 BADGE, BADGE_TICK, USER_MENU = "hdr-alert-badge", "hdr-alert-tick", "hdr-user-menu"
+BADGE_BUMP = "hdr-alert-bump"  # a page that changes an alert bumps this: the badge is redrawn at once
 BADGE_REFRESH_MS = 10_000
 
 
@@ -43,6 +44,7 @@ def header_right() -> html.Div:
         items.append(html.A(["Alerts ", html.Span(text, id=BADGE, className=cls, title=tip)], href="/maintenance",
                             className="nav-alerts me-3", title=tip))
         items.append(dcc.Interval(id=BADGE_TICK, interval=BADGE_REFRESH_MS))
+        items.append(dcc.Store(id=BADGE_BUMP, data=0))
     menu = [dbc.DropdownMenuItem(f"Role: {u.role}", header=True),
             dbc.DropdownMenuItem(ROLE_TEXT.get(u.role, ""), header=True, class_name="small text-muted")]
     if can(MANAGE):
@@ -56,7 +58,8 @@ def header_right() -> html.Div:
 
 
 @callback(Output(BADGE, "children"), Output(BADGE, "className"), Output(BADGE, "title"),
-          Input(BADGE_TICK, "n_intervals"), prevent_initial_call=True)
+          Input(BADGE_TICK, "n_intervals"), Input(BADGE_BUMP, "data"), prevent_initial_call=True)
 @require(*SEE_ALERTS)
-def refresh_badge(_n):
+def refresh_badge(_n, _bump):
+    """Every BADGE_REFRESH_MS, and at once when the maintenance page acknowledges or resolves an alert."""
     return badge_state()

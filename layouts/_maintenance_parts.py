@@ -80,9 +80,9 @@ def kpis(counts: dict, offline: int, resting: int, open_tickets: int) -> list:
 
 def _grid(grid_id: str, cols: list[dict], rows: list[dict], height: int = 360, empty: str = "Nothing here") -> dag.AgGrid:
     return dag.AgGrid(
-        id=grid_id, rowData=rows, columnDefs=cols, getRowId="params.data.id",
-        defaultColDef={"sortable": True, "filter": False, "resizable": True, "suppressMovable": True},
-        columnSize="responsiveSizeToFit",
+        id=grid_id, rowData=rows, columnDefs=cols, getRowId="params.data.id + ''",
+        # flex, not columnSize="responsiveSizeToFit": a grid in a hidden tab has no width to size to (AG Grid #29)
+        defaultColDef={"sortable": True, "filter": False, "resizable": True, "suppressMovable": True, "flex": 1},
         dashGridOptions={"rowSelection": {"mode": "singleRow", "checkboxes": False, "enableClickSelection": True},
                          "rowHeight": 32, "headerHeight": 34, "animateRows": False, "tooltipShowDelay": 300,
                          "localeText": {"noRowsToShow": empty}},
@@ -90,21 +90,21 @@ def _grid(grid_id: str, cols: list[dict], rows: list[dict], height: int = 360, e
     )
 
 
-ALERT_COLS = [
-    {"field": "id", "headerName": "#", "width": 70, "maxWidth": 80},
-    {"field": "severity", "headerName": "Severity", "width": 100,
+ALERT_COLS = [  # minimum widths that show "acknowledged" and "21 Nov 12:03" whole at 1,440 px
+    {"field": "id", "headerName": "#", "minWidth": 60, "maxWidth": 80},
+    {"field": "severity", "headerName": "Severity", "minWidth": 96,
      "cellClassRules": {"sev-cell-critical": "params.value == 'critical'",
                         "sev-cell-warning": "params.value == 'warning'"}},
-    {"field": "status", "headerName": "Status", "width": 120},
-    {"field": "title", "headerName": "Alert", "width": 170},
-    {"field": "charger", "headerName": "Charger", "width": 110},
-    {"field": "vehicle", "headerName": "Vehicle", "width": 100},
-    {"field": "message", "headerName": "What", "flex": 2, "minWidth": 240, "tooltipField": "message"},
-    {"field": "first_seen", "headerName": "First seen", "width": 115},
-    {"field": "last_seen", "headerName": "Last seen", "width": 115},
-    {"field": "count", "headerName": "Count", "width": 80},
-    {"field": "assignee", "headerName": "Assignee", "width": 110},
-    {"field": "ack", "headerName": "Acknowledged", "width": 150, "tooltipField": "ack"},
+    {"field": "status", "headerName": "Status", "minWidth": 132},
+    {"field": "title", "headerName": "Alert", "minWidth": 140},
+    {"field": "charger", "headerName": "Charger", "minWidth": 92},
+    {"field": "vehicle", "headerName": "Vehicle", "minWidth": 88},
+    {"field": "message", "headerName": "What", "flex": 2, "minWidth": 170, "tooltipField": "message"},
+    {"field": "first_seen", "headerName": "First seen", "minWidth": 124},
+    {"field": "last_seen", "headerName": "Last seen", "minWidth": 124},
+    {"field": "count", "headerName": "Count", "minWidth": 78, "maxWidth": 90},
+    {"field": "assignee", "headerName": "Assignee", "minWidth": 100},
+    {"field": "ack", "headerName": "Acknowledged", "minWidth": 150, "flex": 1.5, "tooltipField": "ack"},
 ]
 
 
@@ -137,13 +137,13 @@ def alert_detail(a: Alert | None, now: datetime) -> html.Div:
 
 
 TICKET_COLS = [
-    {"field": "id", "headerName": "#", "width": 70, "maxWidth": 80},
-    {"field": "charger", "headerName": "Charger", "width": 110},
+    {"field": "id", "headerName": "#", "minWidth": 70, "maxWidth": 80},
+    {"field": "charger", "headerName": "Charger", "minWidth": 110},
     {"field": "title", "headerName": "Title", "flex": 2, "minWidth": 200, "tooltipField": "title"},
-    {"field": "status", "headerName": "Status", "width": 140},
-    {"field": "assignee", "headerName": "Assignee", "width": 120},
-    {"field": "updated", "headerName": "Updated", "width": 120},
-    {"field": "notes", "headerName": "Notes", "width": 80},
+    {"field": "status", "headerName": "Status", "minWidth": 140},
+    {"field": "assignee", "headerName": "Assignee", "minWidth": 120},
+    {"field": "updated", "headerName": "Updated", "minWidth": 120},
+    {"field": "notes", "headerName": "Notes", "minWidth": 80},
 ]
 
 
@@ -162,13 +162,13 @@ def ticket_notes(t: Ticket | None, now: datetime) -> html.Div:
 
 
 WINDOW_COLS = [
-    {"field": "id", "headerName": "#", "width": 70, "maxWidth": 80},
-    {"field": "charger", "headerName": "Charger", "width": 110},
-    {"field": "start", "headerName": "Start (UTC)", "width": 130},
-    {"field": "end", "headerName": "End (UTC)", "width": 130},
-    {"field": "state", "headerName": "State", "width": 110},
+    {"field": "id", "headerName": "#", "minWidth": 70, "maxWidth": 80},
+    {"field": "charger", "headerName": "Charger", "minWidth": 110},
+    {"field": "start", "headerName": "Start (UTC)", "minWidth": 130},
+    {"field": "end", "headerName": "End (UTC)", "minWidth": 130},
+    {"field": "state", "headerName": "State", "minWidth": 110},
     {"field": "reason", "headerName": "Reason", "flex": 1, "minWidth": 160},
-    {"field": "by", "headerName": "By", "width": 110},
+    {"field": "by", "headerName": "By", "minWidth": 110},
     {"field": "result", "headerName": "Charger answered", "flex": 1, "minWidth": 160, "tooltipField": "result"},
 ]
 

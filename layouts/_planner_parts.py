@@ -101,8 +101,8 @@ def _line_column() -> dict:
     # the row number a validation message names ("line 3"): the grid is never sorted or filtered, so it is
     # also the row's position in rowData
     return {"headerName": "#", "colId": "line", "valueGetter": {"function": "params.node.rowIndex + 1"},
-            "width": 84, "minWidth": 84, "maxWidth": 84, "editable": False, "checkboxSelection": True, "headerCheckboxSelection": True,
-            "pinned": "left", "cellClass": "text-muted"}
+            "width": 64, "minWidth": 64, "maxWidth": 64, "flex": 0, "editable": False, "pinned": "left",
+            "cellClass": "text-muted"}
 
 
 def _vehicle_column(vehicle_ids: Sequence[str]) -> dict:
@@ -147,13 +147,21 @@ def roster_grid(grid_id: str, rows: list[dict], vehicle_ids: Sequence[str]) -> d
     return _grid(grid_id, rows, cols)
 
 
+# AG Grid 33 row selection: tick boxes (one in the header for all) in their own pinned column; a click on a
+# cell edits it and never selects the row
+MULTI_ROW_CHECKBOXES = {"mode": "multiRow", "checkboxes": True, "headerCheckbox": True, "enableClickSelection": False}
+SELECTION_COLUMN = {"width": 44, "minWidth": 44, "maxWidth": 44, "pinned": "left", "suppressMovable": True,
+                    "resizable": False}
+
+
 def _grid(grid_id: str, rows: list[dict], cols: list[dict]) -> dag.AgGrid:
     return dag.AgGrid(
         id=grid_id, rowData=rows, columnDefs=cols, getRowId="params.data._rid",
+        # flex, not columnSize="responsiveSizeToFit": a hidden grid has no width to size to (AG Grid warning #29)
         defaultColDef={"editable": True, "sortable": False, "filter": False, "resizable": True,
-                       "suppressMovable": True},
-        columnSize="responsiveSizeToFit",
-        dashGridOptions={"rowSelection": "multiple", "suppressRowClickSelection": True, "singleClickEdit": True,
+                       "suppressMovable": True, "flex": 1},
+        dashGridOptions={"rowSelection": MULTI_ROW_CHECKBOXES, "selectionColumnDef": SELECTION_COLUMN,
+                         "singleClickEdit": True,
                          "stopEditingWhenCellsLoseFocus": True, "rowHeight": 34, "headerHeight": 36,
                          "tooltipShowDelay": 300, "animateRows": False,
                          "localeText": {"noRowsToShow": "No rows: press Add row or upload a CSV"}},

@@ -119,7 +119,19 @@ def energy_cost_figure(ts: pd.DataFrame, cur: str) -> go.Figure:
                            "showgrid": False})
 
 
+HEAT_EMPTY = "No charging recorded in this period yet"
+
+
 def heatmap_figure(hm: pd.DataFrame) -> go.Figure:
+    """Average kW by weekday (rows) and hour (columns); with no charging at all, the empty state instead of a
+    uniform block on a meaningless colour scale."""
+    if hm.empty or not (hm.to_numpy(dtype=float) > 0).any():
+        fig = _layout(go.Figure(), 280, hovermode=False)
+        fig.add_annotation(text=HEAT_EMPTY, showarrow=False, x=0.5, y=0.5, xref="paper", yref="paper",
+                           font={"size": 14, "color": GREY})
+        fig.update_xaxes(visible=False)
+        fig.update_yaxes(visible=False)
+        return fig
     fig = go.Figure(go.Heatmap(z=hm.to_numpy(), x=[f"{h:02d}" for h in hm.columns], y=list(hm.index),
                                colorscale="Blues", zmin=0, colorbar={"title": {"text": "avg kW"}, "thickness": 12},
                                hovertemplate="%{y} %{x}:00 · %{z:,.1f} kW<extra></extra>", xgap=1, ygap=1))

@@ -24,6 +24,7 @@ from depot.web.auth import MAINTAIN, MANAGE, can, current_name, require
 from depot.web.context import services
 from layouts import _maintenance_credentials as credentials
 from layouts import _maintenance_parts as ui
+from layouts._auth_parts import BADGE_BUMP
 
 dash.register_page(__name__, path="/maintenance", name="Maintenance", title="Maintenance · Depot charging")
 
@@ -31,6 +32,7 @@ TICK, KPIS, TABS, VERSION = "mt-tick", "mt-kpis", "mt-tabs", "mt-version"
 F_STATUS, F_SEV, F_KIND, F_CHARGER = "mt-f-status", "mt-f-sev", "mt-f-kind", "mt-f-charger"
 A_GRID, A_DETAIL, A_NOTE, A_ASSIGNEE, A_MSG = "mt-alert-grid", "mt-alert-detail", "mt-a-note", "mt-a-assignee", "mt-a-msg"
 A_ACK, A_RESOLVE, A_ASSIGN, A_TICKET = "mt-a-ack", "mt-a-resolve", "mt-a-assign", "mt-a-ticket"
+A_NOTE_FOR = "mt-a-note-for"  # the alert the note box was filled for
 CHARGER, HEALTH, HISTORY = "mt-charger", "mt-health", "mt-history"
 R_ACTION, R_CONNECTOR, R_TAG, R_KEY, R_VALUE, R_URL = ("mt-r-action", "mt-r-connector", "mt-r-tag", "mt-r-key",
                                                       "mt-r-value", "mt-r-url")
@@ -58,7 +60,7 @@ def layout(charger=None, **_):
     start, end = ui.default_window_times(now)
     staff = [u.name for u in list_users(svc.store) if u.role in (MANAGER, MAINTENANCE) and not u.disabled]
     return html.Div([
-        dcc.Interval(id=TICK, interval=REFRESH_MS), ui.store(VERSION, 0), ui.store(R_PENDING),
+        dcc.Interval(id=TICK, interval=REFRESH_MS), ui.store(VERSION, 0), ui.store(R_PENDING), ui.store(A_NOTE_FOR),
         ui.datalist(PEOPLE, staff),
         html.Div([html.H2("Maintenance"), ui.tip("Alerts, charger health, remote actions, tickets and windows. "
                                                  "All times UTC.")], className="mb-2"),
@@ -225,15 +227,32 @@ def show_charger(charger_id, _version, tab):
 # ---------------------------------------------------------------- alert actions
 
 
+@callback(Output(A_NOTE, "value", allow_duplicate=True), Output(A_NOTE_FOR, "data"),
+          Input(A_GRID, "selectedRows"), State(A_NOTE_FOR, "data"), prevent_initial_call=True)
+@require(*MAINTAIN)
+def fill_note(selected, noted_for):
+    """Picking another alert fills the note box with its acknowledgement note (empty for an open one), so
+    Resolve right after Acknowledge needs no retyping; the same alert re-selected by a refresh keeps the text."""
+    alert_id = _selected_id(selected)
+    if alert_id == noted_for:
+        raise PreventUpdate
+    try:
+        a = alerts.get_alert(services().store, alert_id) if alert_id is not None else None
+    except DepotError:
+        a = None
+    return (a.ack_note or "") if a is not None else "", alert_id
+
+
 @callback(Output(A_MSG, "children"), Output(VERSION, "data", allow_duplicate=True), Output(A_NOTE, "value"),
+          Output(BADGE_BUMP, "data"),
           Input(A_ACK, "n_clicks"), Input(A_RESOLVE, "n_clicks"), Input(A_ASSIGN, "n_clicks"), Input(A_TICKET, "n_clicks"),
           State(A_GRID, "selectedRows"), State(A_NOTE, "value"), State(A_ASSIGNEE, "value"), State(VERSION, "data"),
-          prevent_initial_call=True)
+          State(BADGE_BUMP, "data"), prevent_initial_call=True)
 @require(*MAINTAIN)
-def on_alert_action(_a, _r, _s, _t, selected, note, assignee, version):
+def on_alert_action(_a, _r, _s, _t, selected, note, assignee, version, bump):
     alert_id = _selected_id(selected)
     if alert_id is None:
-        return ui.notice("Pick an alert in the table first.", "secondary"), no_update, no_update
+        return ui.notice("Pick an alert in the table first.", "secondary"), no_update, no_update, no_update
     svc, who = services(), current_name()
     now = svc.clock()
     try:
@@ -252,8 +271,10 @@ def on_alert_action(_a, _r, _s, _t, selected, note, assignee, version):
                                           assignee=assignee or a.assignee, note=note, alert_id=a.id)
             text = f"Ticket #{t.id} opened for {t.charger_id} (see the Tickets tab)."
     except DepotError as exc:
-        return ui.notice(f"Nothing changed: {exc}", "danger"), no_update, no_update
-    return ui.notice(text), (version or 0) + 1, ""
+        return ui.notice(f"Nothing changed: {exc}", "danger"), no_update, no_update, no_update
+    # the note stays after Acknowledge and Assign (Resolve right after uses it); the header badge is redrawn now
+    keep = ctx.triggered_id in (A_ACK, A_ASSIGN)
+    return ui.notice(text), (version or 0) + 1, no_update if keep else "", (bump or 0) + 1
 
 
 # ---------------------------------------------------------------- remote actions

@@ -137,12 +137,17 @@ def ok(text: str) -> html.Div:
 
 
 def _grid(ident: str, rows: list[dict], cols: list[dict], height: int = 260) -> dag.AgGrid:
+    # AG Grid 33 row selection: a tick box per row in its own column, a click on a cell edits and never selects;
+    # flex, not columnSize="responsiveSizeToFit": a hidden grid has no width to size to (AG Grid warning #29)
     return dag.AgGrid(id=ident, rowData=rows, columnDefs=[{"headerName": "#", "valueGetter": {
-        "function": "params.node.rowIndex + 1"}, "width": 70, "editable": False, "checkboxSelection": True}, *cols],
-        defaultColDef={"editable": True, "resizable": True, "sortable": False, "suppressMovable": True},
-        columnSize="responsiveSizeToFit", style={"height": f"{height}px"},
-        dashGridOptions={"rowSelection": "multiple", "suppressRowClickSelection": True, "singleClickEdit": True,
-                         "stopEditingWhenCellsLoseFocus": True, "rowHeight": 32})
+        "function": "params.node.rowIndex + 1"}, "width": 64, "maxWidth": 64, "flex": 0, "editable": False}, *cols],
+        defaultColDef={"editable": True, "resizable": True, "sortable": False, "suppressMovable": True, "flex": 1,
+                       "minWidth": 90},
+        style={"height": f"{height}px"},
+        dashGridOptions={"rowSelection": {"mode": "multiRow", "checkboxes": True, "headerCheckbox": False,
+                                          "enableClickSelection": False},
+                         "selectionColumnDef": {"width": 44, "maxWidth": 44, "resizable": False},
+                         "singleClickEdit": True, "stopEditingWhenCellsLoseFocus": True, "rowHeight": 32})
 
 
 def _select(field: str, header: str, values) -> dict:

@@ -328,3 +328,80 @@ def test_offline_detected_and_cleared_when_the_charger_returns(live):
     wait_for(lambda: not offline(), timeout=60, what="offline alert resolved")
     back = [a for a in alerts.list_alerts(store, status="resolved", kind=rules.CHARGER_OFFLINE) if a.charger_id == cid]
     assert back and back[0].resolved_by == "system"
+
+
+# ---------------------------------------------------------------- the page's actions and the header badge
+
+
+ACTION = "..mt-a-msg.children...mt-version.data...mt-a-note.value...hdr-alert-bump.data.."
+BADGE = "..hdr-alert-badge.children...hdr-alert-badge.className...hdr-alert-badge.title.."
+
+
+def _act(client, button, alert_id, note, bump=0):
+    from tests.auth_helpers import prop
+
+    buttons = ("mt-a-ack", "mt-a-resolve", "mt-a-assign", "mt-a-ticket")
+    output = client.output_key(ACTION)
+    body = {"output": output, "outputs": [{"id": o.split(".", 1)[0], "property": o.split(".", 1)[1]}
+                                          for o in output.strip(".").split("...")],
+            "inputs": [prop(b, "n_clicks", 1 if b == button else None) for b in buttons],
+            "state": [prop("mt-alert-grid", "selectedRows", [{"id": alert_id}]), prop("mt-a-note", "value", note),
+                      prop("mt-a-assignee", "value", None), prop("mt-version", "data", 0),
+                      prop("hdr-alert-bump", "data", bump)],
+            "changedPropIds": [f"{button}.n_clicks"]}  # the button pressed (the helper names the first input)
+    r = client.post("/_dash-update-component", data=json.dumps(body), content_type="application/json")
+    assert r.status_code == 200, r.data
+    return json.loads(r.data)["response"]
+
+
+def _badge(client, bump):
+    from tests.auth_helpers import prop
+
+    r = client.callback(BADGE, [prop("hdr-alert-tick", "n_intervals", None), prop("hdr-alert-bump", "data", bump)])
+    return json.loads(r.data)["response"]["hdr-alert-badge"]["children"]
+
+
+def test_the_note_stays_after_acknowledge_so_resolve_works_at_once(configured_app, store):
+    from tests.auth_helpers import client_as
+
+    a = alerts.raise_alert(store, "connector stuck", charger_id="CP-2", connector_id=1, now=NOW)
+    c = client_as(configured_app, store, "maintenance")
+    out = _act(c, "mt-a-ack", a.id, "cable looks worn")
+    assert "mt-a-note" not in out  # not cleared
+    assert alerts.get_alert(store, a.id).status == alerts.ACKNOWLEDGED
+    out = _act(c, "mt-a-resolve", a.id, "cable looks worn")
+    assert alerts.get_alert(store, a.id).resolve_note == "cable looks worn"
+    assert out["mt-a-note"]["value"] == ""  # resolved: the box is empty for the next one
+
+
+def test_picking_an_alert_fills_the_note_with_its_acknowledgement(configured_app, store):
+    from tests.auth_helpers import client_as, prop
+
+    acked = alerts.raise_alert(store, "connector stuck", charger_id="CP-2", connector_id=1, now=NOW)
+    alerts.acknowledge(store, acked.id, by="mia", note="on my way", now=NOW + M)
+    fresh = alerts.raise_alert(store, "connector stuck", charger_id="CP-3", connector_id=1, now=NOW)
+    c = client_as(configured_app, store, "maintenance")
+
+    def pick(alert_id, noted_for):
+        r = c.callback("..mt-a-note.value...mt-a-note-for.data..",
+                       [prop("mt-alert-grid", "selectedRows", [{"id": alert_id}])], [prop("mt-a-note-for", "data",
+                                                                                         noted_for)])
+        return r.status_code, (json.loads(r.data)["response"] if r.status_code == 200 else None)
+
+    _, out = pick(acked.id, None)
+    assert (out["mt-a-note"]["value"], out["mt-a-note-for"]["data"]) == ("on my way", acked.id)
+    _, out = pick(fresh.id, acked.id)
+    assert out["mt-a-note"]["value"] == ""  # another alert: not the last one's note
+    assert pick(fresh.id, fresh.id)[0] == 204  # a refresh re-selecting it keeps what is being typed
+
+
+def test_the_header_badge_follows_an_acknowledge_at_once(configured_app, store):
+    from tests.auth_helpers import client_as
+
+    a = alerts.raise_alert(store, "connector stuck", charger_id="CP-2", connector_id=1, now=NOW)
+    c = client_as(configured_app, store, "maintenance")
+    assert _badge(c, 0) == "1"
+    out = _act(c, "mt-a-ack", a.id, "", bump=4)
+    assert out["hdr-alert-bump"]["data"] == 5  # the bump the badge listens to
+    assert _badge(c, 5) == "0"  # the badge counts open alerts, as the page's "Open alerts" does
+    assert _act(c, "mt-a-ack", a.id, "", bump=5).keys() == {"mt-a-msg"}  # nothing changed: no bump

@@ -199,3 +199,25 @@ def test_benchmark_smoke(capsys):
     for row in ("generate history", "ledger: cost every session", "monthly report by vehicle (Dec 2024)",
                 "yearly report by month"):
         assert row in out, out
+
+
+def test_heat_map_of_an_empty_range_is_an_empty_state(store):
+    """No charging: no uniform block on a −0.5…0.5 scale, but the message (the page and the PDF chart)."""
+    from depot.costs.report_charts import chart_heatmap
+    from layouts import _reports_parts as parts
+
+    depot(store)
+    start, end = report_data.parse_range("2026-10-01", "2026-10-31", "UTC")
+    hm = reports.heatmap(report_data.load(store, start, end))
+    fig = parts.heatmap_figure(hm)
+    assert not [t for t in fig.data if t.type == "heatmap"]
+    assert [a.text for a in fig.layout.annotations] == ["No charging recorded in this period yet"]
+    assert chart_heatmap(hm).getvalue()[:4] == b"\x89PNG"
+
+
+def test_heat_map_with_charging_is_drawn(seeded):
+    from layouts import _reports_parts as parts
+
+    start, end = report_data.parse_range("2026-11-01", "2026-11-30", "UTC")
+    fig = parts.heatmap_figure(reports.heatmap(report_data.load(store=seeded, start=start, end=end)))
+    assert [t.type for t in fig.data] == ["heatmap"] and not fig.layout.annotations

@@ -76,7 +76,12 @@ def chart_daily(ts, currency: str) -> io.BytesIO:
 def chart_heatmap(hm) -> io.BytesIO:
     fig = Figure(figsize=(7.2, 2.3))
     ax = fig.add_subplot()
-    im = ax.imshow(hm.to_numpy(), aspect="auto", cmap="Blues", interpolation="nearest")
+    if hm.empty or not (hm.to_numpy(dtype=float) > 0).any():
+        ax.set_axis_off()
+        ax.text(0.5, 0.5, "No charging recorded in this period yet", ha="center", va="center", fontsize=9,
+                color="#7b8794", transform=ax.transAxes)
+        return _png(fig)
+    im = ax.imshow(hm.to_numpy(), aspect="auto", cmap="Blues", vmin=0, interpolation="nearest")
     ax.set_yticks(range(7), list(hm.index))
     ax.set_xticks(range(0, 24, 2), [f"{h:02d}" for h in range(0, 24, 2)])
     ax.tick_params(labelsize=7, colors="#4a5561", length=0)

@@ -3,8 +3,9 @@
 The server is the guard, the UI only hides:
 - anonymous requests reach nothing but static files, the Dash shell and the /login page: a page request is
   redirected to /login, every other request (Dash callbacks, downloads, API) gets 401;
-- a signed-in user opening a page the role may not see gets HTTP 403 and a "no access" notice instead of the
-  page's content (every page layout is wrapped, so the content is never computed);
+- a signed-in user opening a page the role may not see gets the shell (HTTP 200, so the browser logs no
+  failed resource, with the header `X-Depot-Access: denied`) and a "no access" notice instead of the page's
+  content (every page layout is wrapped, so the content is never computed);
 - every Dash callback that changes something, every download and API route carries `require(*roles)`:
   401 when anonymous, 403 for another role, and the wrapped function does not run;
 - every state-changing request (POST: Dash callbacks, sign-in, sign-out) needs the CSRF token: Dash's
@@ -273,7 +274,9 @@ def _gate():
     u = user()
     if u is not None:
         if request.method == "GET" and _is_page(path) and not page_allowed(u.role, path):
-            g.depot_forbidden = True  # the shell renders a "no access" notice; the status says 403
+            # the shell renders a "no access" notice (the page's content is never computed); the status stays
+            # 200 so the browser logs no failed resource, and every callback of the page still answers 403
+            g.depot_forbidden = True
         return None
     if path == "/_dash-update-component" and _login_router_call():
         return None
@@ -284,8 +287,8 @@ def _gate():
 
 
 def _after(resp: flask.Response) -> flask.Response:
-    if getattr(g, "depot_forbidden", False) and resp.status_code == 200:
-        resp.status_code = 403
+    if getattr(g, "depot_forbidden", False):
+        resp.headers["X-Depot-Access"] = "denied"
     if request.method == "GET" and not request.path.startswith(PUBLIC_PREFIXES) and flask.current_app.secret_key:
         resp.set_cookie(CSRF_COOKIE, generate_csrf(), samesite="Strict", httponly=False,
                         secure=flask.current_app.config.get("SESSION_COOKIE_SECURE", False))
