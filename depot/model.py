@@ -64,6 +64,7 @@ class Site:
     grid_kw: float  # 0 (as stored on a fresh install): no grid connection limit is set, see `grid_set`
     safety_margin_kw: float = 0.0
     default_departure: time | None = None  # UTC time of day assumed for a vehicle plugged in without a departure
+    grid_by_demo: bool = False  # the limit was sized by the demo for the depot it simulates, not set by a person
 
     @property
     def grid_set(self) -> bool:

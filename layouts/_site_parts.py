@@ -105,7 +105,9 @@ def card(svc: Services) -> html.Div:
 
     departure = site.default_departure.strftime("%H:%M") if site.default_departure else ""
     rows = dbc.Row([
-        field("Grid connection (kW)", GRID, site.grid_kw if site.grid_set else None, "available for charging",
+        field("Grid connection (kW)", GRID, site.grid_kw if site.grid_set else None,
+              "sized by the demo for the chargers it simulates; a limit you save here stays"
+              if site.grid_by_demo else "available for charging",
               type="number", min=0, step="any", placeholder="not set"),
         field("Safety margin (kW)", MARGIN, site.safety_margin_kw, "kept free, below the grid connection",
               type="number", min=0, step="any"),

@@ -187,3 +187,29 @@ def test_ocpp_bench_smoke():
                                                 if line.startswith("| "))}
     assert rows["connected"] == "4/4" and rows["lost (sent, never answered)"] == "0" and rows["errors"] == "0"
     assert rows["store: meter_samples"].endswith("(= MeterValues answered)")
+
+
+def test_the_demo_sizes_the_site_for_the_depot_it_simulates_unless_a_person_set_it(store, caplog):
+    small, small_vehicles = demo_depot(20)
+    seed_store(store, small, small_vehicles)
+    site = store.get_site()
+    assert site.grid_by_demo and site.grid_kw == pytest.approx(0.4 * sum(c.max_kw for c in small), abs=0.05)
+    big, big_vehicles = demo_depot(200)
+    with caplog.at_level("INFO", logger="depot.sim.demo"):
+        seed_store(store, big, big_vehicles)  # the same database, a bigger demo: sized again, and said so
+    assert store.get_site().grid_kw == pytest.approx(0.4 * sum(c.max_kw for c in big), abs=0.05)
+    assert "sized by the demo for its 200 chargers" in caplog.text and f"it was {site.grid_kw:g} kW" in caplog.text
+    store.set_site(site.name, 900.0, 10.0)  # a person's limit (the Site page, `depot site --grid-kw`)
+    assert not store.get_site().grid_by_demo
+    caplog.clear()
+    with caplog.at_level("INFO", logger="depot.sim.demo"):
+        seed_store(store, small, small_vehicles)
+    assert store.get_site().grid_kw == 900.0 and "kept: it was set on purpose" in caplog.text
+
+
+def test_changing_only_the_margin_keeps_the_demo_sizing(store):
+    chargers, vehicles = demo_depot(10)
+    seed_store(store, chargers, vehicles)
+    site = store.get_site()
+    store.set_site(site.name, site.grid_kw, 5.0)
+    assert store.get_site().grid_by_demo

@@ -308,3 +308,31 @@ def test_the_power_pages_buckets_are_the_same_on_every_database(store):
     assert building[:2].tolist() == [60.0, 60.0] and np.isnan(building[2])  # means; unknown after
     assert np.isnan(pv[1:]).all() and pv[0] == 10.0
     assert limit[0] == 90.0 and np.isnan(limit[1:]).all()
+
+
+def test_a_site_the_old_demo_sized_is_marked_as_the_demos_by_the_migration(store):
+    """Migration 0011 on a database of before: a limit of exactly 40 % of the DepotSim chargers is the demo's."""
+    from alembic import command
+    from alembic.config import Config
+
+    from depot.store import MIGRATIONS
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    cfg.set_main_option("sqlalchemy.url", store.url.replace("%", "%%"))
+
+    def run(fn, target):
+        with store.engine.begin() as conn:
+            cfg.attributes["connection"] = conn
+            fn(cfg, target)
+
+    for i, kw in enumerate([22.0, 50.0, 150.0]):
+        store.add_charger(Charger(id=f"CP-{i}", max_kw=kw, vendor="DepotSim"))
+    for limit, expected in [(88.8, True), (300.0, False)]:
+        run(command.downgrade, "0011_site_grid_by_demo@-1")
+        with store.engine.begin() as conn:
+            conn.execute(text("DELETE FROM site"))
+            conn.execute(text("INSERT INTO site (id, name, grid_kw, safety_margin_kw) VALUES (1, 'Demo', :kw, 0)"),
+                         {"kw": limit})
+        run(command.upgrade, "heads")
+        assert store.get_site().grid_by_demo is expected, limit

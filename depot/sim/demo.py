@@ -8,6 +8,7 @@ starts just before the first arrivals.
 
 from __future__ import annotations
 
+import logging
 import random
 from collections.abc import Iterable
 from datetime import UTC, datetime, time
@@ -22,6 +23,8 @@ _KINDS = [  # (current type, kW, phases): a repeating mix, 5 AC to 3 DC
     (CurrentType.AC, 11.0, 3), (CurrentType.DC, 150.0, 3), (CurrentType.AC, 22.0, 3), (CurrentType.DC, 50.0, 3),
 ]
 LANE_SIZE = 20
+
+log = logging.getLogger(__name__)
 
 
 def bay_name(index: int) -> str:
@@ -99,13 +102,29 @@ def seed_store(store, chargers: Iterable[SimChargerSpec], vehicles: Iterable[Sim
                                       id_tag=None if v.id_tag in have_tags else v.id_tag))
         elif v.id_tag not in have_tags:
             store.add_tag(v.id_tag, v.id)
-    site = store.get_site()
-    if grid_kw is not None:
-        store.set_site(site.name if site.grid_kw > 0 else site_name, grid_kw, site.safety_margin_kw)
-    elif site.grid_kw <= 0:
-        total = sum(c.max_kw for c in store.list_chargers() if not c.site_meter)
-        store.set_site(site_name, round(0.4 * total, 1))
+    _size_site(store, chargers, grid_kw, site_name)
     return passwords
+
+
+def _size_site(store, chargers: list[SimChargerSpec], grid_kw: float | None, site_name: str) -> None:
+    """An explicit `grid_kw` is the operator's; otherwise the demo sizes the site for the depot it simulates
+    (40 % of its chargers' power), also on a used database that it sized for another number of chargers,
+    but never over a limit a person set. The log says which."""
+    site = store.get_site()
+    name = site.name if site.grid_set else site_name
+    if grid_kw is not None:
+        store.set_site(name, grid_kw, site.safety_margin_kw)
+        log.info("site grid connection: %g kW, as --grid-kw asks", grid_kw)
+        return
+    if site.grid_set and not site.grid_by_demo:
+        log.info("site grid connection: %g kW, kept: it was set on purpose (the Site page or `depot site "
+                 "--grid-kw` change it)", site.grid_kw)
+        return
+    total = sum(c.max_kw for c in chargers)
+    sized = round(0.4 * total, 1)
+    store.set_site(name, sized, site.safety_margin_kw, by_demo=True)
+    log.info("site grid connection: %g kW, sized by the demo for its %d chargers (40 %% of their %g kW)%s",
+             sized, len(chargers), total, "" if site.grid_kw in (0, sized) else f"; it was {site.grid_kw:g} kW")
 
 
 def demo_clock(speed: float, *, start: time = time(16, 30), day: datetime | None = None) -> DemoClock:

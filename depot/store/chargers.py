@@ -38,19 +38,23 @@ class ChargerRepository(Repository):
             row = s.get(SiteRow, 1)
             if row is None:
                 return Site(name="Depot", grid_kw=0.0)
-            return Site(row.name, row.grid_kw, row.safety_margin_kw, row.default_departure)
+            return _site(row)
 
-    def set_site(self, name: str, grid_kw: float, safety_margin_kw: float = 0.0) -> Site:
+    def set_site(self, name: str, grid_kw: float, safety_margin_kw: float = 0.0, *, by_demo: bool = False) -> Site:
+        """Name, grid connection limit and margin. `by_demo`: the demo sized the limit for the depot it simulates
+        (it may size it again); a person's new limit is theirs and the demo leaves it alone from then on."""
         if grid_kw < 0:
             raise ValidationError("grid_kw", "must be ≥ 0")
         with self.session() as s:
             row = s.get(SiteRow, 1)
             if row is None:
-                row = SiteRow(id=1, name=name, grid_kw=grid_kw, safety_margin_kw=safety_margin_kw)
+                row = SiteRow(id=1, name=name, grid_kw=grid_kw, safety_margin_kw=safety_margin_kw,
+                              grid_by_demo=by_demo)
                 s.add(row)
             else:
+                row.grid_by_demo = by_demo or (bool(row.grid_by_demo) and row.grid_kw == grid_kw)
                 row.name, row.grid_kw, row.safety_margin_kw = name, grid_kw, safety_margin_kw
-            return Site(name, grid_kw, safety_margin_kw, row.default_departure)
+            return _site(row)
 
     def set_default_departure(self, departure: time | None) -> Site:
         """The UTC time of day a vehicle plugged in without a departure is planned to leave (None: it charges
@@ -63,7 +67,7 @@ class ChargerRepository(Repository):
                 row = SiteRow(id=1, name="Depot", grid_kw=0.0, safety_margin_kw=0.0)
                 s.add(row)
             row.default_departure = departure
-            return Site(row.name, row.grid_kw, row.safety_margin_kw, departure)
+            return _site(row)
 
     # ------------------------------------------------------------ chargers
 
@@ -262,3 +266,7 @@ class ChargerRepository(Repository):
             if row.expires_at is not None and row.expires_at <= now:
                 return TagStatus.EXPIRED
             return TagStatus.ACCEPTED
+
+
+def _site(row: SiteRow) -> Site:
+    return Site(row.name, row.grid_kw, row.safety_margin_kw, row.default_departure, bool(row.grid_by_demo))

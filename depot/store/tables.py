@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from datetime import datetime, time
 
-from sqlalchemy import Boolean, Float, ForeignKey, Index, Integer, String, Text, Time
+from sqlalchemy import Boolean, Float, ForeignKey, Index, Integer, String, Text, Time, false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from depot.model import ConnectorStatus
@@ -24,6 +24,7 @@ class SiteRow(Base):
     grid_kw: Mapped[float] = mapped_column(Float)
     safety_margin_kw: Mapped[float] = mapped_column(Float, default=0.0)
     default_departure: Mapped[time | None] = mapped_column(Time, nullable=True)  # UTC; migration 0006
+    grid_by_demo: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())  # migration 0011
 
 
 class ChargerRow(Base):
