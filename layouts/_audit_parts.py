@@ -8,6 +8,7 @@ import dash_ag_grid as dag
 from dash import html
 
 from depot.planning.audit import DayAudit, DepartureAudit
+from depot.text import count
 from layouts._components import empty_state, kpi_card
 
 STATUS_TEXT = {"ready": "ready", "missed": "missed", "to come": "still to come"}
@@ -104,7 +105,7 @@ def misses(audit: DayAudit) -> html.Div:
     if not missed:
         return html.Div("Every departure that has left was ready." if audit.count("ready") else
                         "No departure of this day has left yet.", className="alert alert-success py-2 mb-2")
-    return html.Div([html.H5(f"Why {len(missed)} departure{'s' if len(missed) != 1 else ''} "
+    return html.Div([html.H5(f"Why {count(len(missed), 'departure')} "
                              f"{'were' if len(missed) != 1 else 'was'} missed", className="mt-2"),
                      *[_miss(a) for a in missed]])
 

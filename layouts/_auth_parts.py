@@ -11,6 +11,7 @@ from flask_wtf.csrf import generate_csrf
 
 from depot.people import alerts
 from depot.people.users import ROLE_TEXT
+from depot.text import count
 from depot.web.auth import MANAGE, SEE_ALERTS, can, require, user
 from depot.web.context import services
 
@@ -29,7 +30,7 @@ def badge_state() -> tuple[str, str, str]:
     open_, acked = c["open"], c["acknowledged"]
     n = sum(open_.values())
     worst = "critical" if open_.get("critical") else "warning" if open_.get("warning") else "info" if n else "none"
-    tip = f"{n} open alert{'s' if n != 1 else ''}, {sum(acked.values())} acknowledged"
+    tip = f"{count(n, 'open alert')}, {sum(acked.values())} acknowledged"
     return str(n), f"alert-badge alert-badge-{worst}", tip
 
 

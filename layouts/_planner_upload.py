@@ -18,6 +18,7 @@ from dash.exceptions import PreventUpdate
 
 from depot.planning.departure_merge import UploadDiff, diff_upload
 from depot.planning.departures import Departure, RowError, RowErrors, read_csv, validate_departures
+from depot.text import count
 from depot.web.context import Services
 from layouts import _planner_parts as parts
 
@@ -138,7 +139,7 @@ def summary(diff: UploadDiff, filename: str | None) -> html.Div:
              _items("Change", [_change(old, new) for old, new in diff.changed], "change"),
              _items("Remove if you replace", [_when(d) for d in diff.untouched], "remove")]
     return html.Div([
-        html.Div([html.Strong(f"{name}: {len(diff.uploaded)} row{'s' if len(diff.uploaded) != 1 else ''}. "),
+        html.Div([html.Strong(f"{name}: {count(len(diff.uploaded), 'row')}. "),
                   html.Span(diff.summary() + ".", className="planner-upload-counts")]),
         html.Div([x for x in lists if x is not None], className="d-flex flex-wrap small mt-1"),
         html.Div(["Nothing is saved yet. ", html.Strong("Merge"), " keeps the saved departures the file does not "
@@ -165,5 +166,5 @@ def done(diff: UploadDiff, mode: str, filename: str | None, saved: int) -> str:
     if mode == "merge":
         kept = len(diff.untouched) + len(diff.unchanged)
         return (f"Merged {name}: {len(diff.added)} added, {len(diff.changed)} changed, {kept} kept; "
-                f"{saved} departure{'s' if saved != 1 else ''} saved.")
+                f"{count(saved, 'departure')} saved.")
     return f"Replaced the departures with {name}: {saved} saved, {len(diff.untouched)} removed."

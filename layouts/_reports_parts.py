@@ -9,6 +9,7 @@ import plotly.graph_objects as go
 from dash import html
 
 from depot.costs import report_data, reports
+from depot.text import count
 from layouts._components import kpi_card
 
 BLUE, AMBER, GREY, GREEN = "#2b6cc9", "#d0952a", "#7b8794", "#2e8b57"
@@ -31,7 +32,7 @@ def kpi_row(k: dict, cur: str) -> html.Div:
     cards = [
         kpi_card("Total cost", money(k["total_cost"], cur), f"incl. {money(k['fixed_fees'], cur)} fixed fees",
                  card_id="rep-kpi-cost"),
-        kpi_card("Energy", energy(k["energy_kwh"]), f"{k['sessions']:,} sessions", card_id="rep-kpi-energy"),
+        kpi_card("Energy", energy(k["energy_kwh"]), count(k['sessions'], 'session'), card_id="rep-kpi-energy"),
         kpi_card("Average price", f"{money(k['avg_price'], cur, 3)}/kWh", "energy + demand charge"),
         kpi_card("Peak", f"{k['peak_kw']:,.0f} kW", f"{peak_at} · demand charge {money(k['demand_cost'], cur)}"),
         kpi_card("Savings", money(k["savings"], cur), f"{k['savings_pct']:.1f} % vs unmanaged charging",

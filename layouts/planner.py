@@ -35,6 +35,7 @@ from depot.planning.snapshot import (
     default_departure,
 )
 from depot.planning.snapshot import readiness as plan_readiness
+from depot.text import count
 from depot.web.auth import EDIT_PLAN, PLAN_READERS, require
 from depot.web.context import Services, services
 from layouts import _planner_parts as parts
@@ -263,7 +264,7 @@ def on_save(_n, rows):
     except RowErrors as exc:
         return parts.row_errors(exc.errors, what="the table"), no_update, no_update, no_update, no_update
     panel, data = _panel(svc, lambda: forecast(svc, saved, "saved", _saved_note(svc)), "saved")
-    msg = parts.notice(f"Saved {len(saved)} departure{'s' if len(saved) != 1 else ''}.")
+    msg = parts.notice(f"Saved {count(len(saved), 'departure')}.")
     return msg, panel, [parts.departure_row(d) for d in saved], data, shift_note(svc)
 
 
@@ -325,7 +326,7 @@ def on_roster_save(_n, rows):
         return parts.row_errors(exc.errors, what="the roster", roster=True), no_update, no_update, no_update, no_update
     panel, data = _panel(svc, lambda: forecast(svc, svc.store.departures(after=svc.clock()), "saved",
                                                _saved_note(svc)), "saved")
-    msg = parts.notice(f"Saved {len(saved)} roster entr{'ies' if len(saved) != 1 else 'y'}.")
+    msg = parts.notice(f"Saved {count(len(saved), 'roster entry', 'roster entries')}.")
     return msg, panel, [parts.roster_row(e) for e in saved], data, shift_note(svc)
 
 

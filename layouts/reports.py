@@ -20,6 +20,7 @@ from dash.exceptions import PreventUpdate
 from depot.costs import report_data, report_export, reports, tariff_store
 from depot.costs.report_pdf import build_pdf
 from depot.errors import ValidationError
+from depot.text import count
 from depot.web.auth import READ_REPORTS, require
 from depot.web.context import Services, services
 from layouts import _reports_parts as parts
@@ -82,7 +83,7 @@ def render(svc: Services, r: reports.Report) -> tuple:
                                                                  data=r.data)
     top = reports.top_vehicles(by_vehicle.table)
     total = {"group": "Total", **{c: r.totals[c] for c, _, _ in reports.COLUMNS}}
-    title = f"{r.title} · {len(r.table)} row{'s' if len(r.table) != 1 else ''}"
+    title = f"{r.title} · {count(len(r.table), 'row')}"
     return (parts.kpi_row(r.totals, cur), parts.energy_cost_figure(ts, cur), parts.top_figure(top, cur),
             parts.heatmap_figure(reports.heatmap(r.data)), r.table.to_dict("records"),
             parts.column_defs(r.by, cur), {"pinnedBottomRowData": [total]}, parts.grid_style(len(r.table)), title)

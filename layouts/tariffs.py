@@ -23,6 +23,7 @@ from depot.costs.billing import GROUP_KINDS
 from depot.costs.tariff_io import parse_rates, parse_tariff, tariff_to_json
 from depot.costs.tariffs import PERIOD_DAYS, TariffErrors, TariffVersion
 from depot.errors import ValidationError
+from depot.text import count
 from depot.web.auth import MANAGE, TARIFF_READERS, require
 from depot.web.context import Services, services
 
@@ -127,7 +128,7 @@ def summary(versions: list[TariffVersion], now) -> html.Div:
 
 def errors_box(exc: Exception, head: str = "Nothing was saved") -> html.Div:
     items = [str(e) for e in exc.errors] if isinstance(exc, TariffErrors) else [str(exc)]
-    return html.Div([html.Strong(f"{head}: {len(items)} problem{'s' if len(items) != 1 else ''}."),
+    return html.Div([html.Strong(f"{head}: {count(len(items), 'problem')}."),
                      html.Ul([html.Li(i) for i in items], className="mb-0 mt-1 small")],
                     className="alert alert-danger py-2 mb-2", role="alert")
 
@@ -309,7 +310,7 @@ def on_rates_save(_n, rows):
         saved = save_rates(services(), rows or [])
     except ValidationError as exc:
         return errors_box(exc)
-    return ok(f"Saved {len(saved)} billing group{'s' if len(saved) != 1 else ''}; the ledger was re-billed.")
+    return ok(f"Saved {count(len(saved), 'billing group')}; the ledger was re-billed.")
 
 
 def on_groups_save(_n, rows):
@@ -317,7 +318,7 @@ def on_groups_save(_n, rows):
         saved = save_groups(services(), rows or [])
     except ValidationError as exc:
         return errors_box(exc)
-    return ok(f"Saved {len(saved)} vehicles; the ledger was re-billed.")
+    return ok(f"Saved {count(len(saved), 'vehicle')}; the ledger was re-billed.")
 
 
 _DUP = {"allow_duplicate": True}

@@ -179,7 +179,7 @@ def test_bad_csv_saves_nothing_and_lists_every_bad_line(ctx, store):
 def test_csv_without_the_required_columns_or_not_text_is_a_message(ctx, store):
     seed(store)
     msg, *_ = page.on_upload(upload("name,when\nBUS-01,tomorrow\n"), "x.csv")
-    assert "line 1, header: missing column(s): vehicle, departure" in text(msg)
+    assert "line 1, header: missing columns: vehicle, departure" in text(msg)
     msg, *_ = page.on_upload("data:application/octet-stream;base64," + base64.b64encode(b"\xff\xfe\x00").decode(), "x.bin")
     assert "line 1, file:" in text(msg)
     assert store.departures() == []

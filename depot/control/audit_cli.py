@@ -16,6 +16,7 @@ from depot.control.audit import audit
 from depot.planning.audit import parse_day, text_lines, to_csv
 from depot.settings import Settings
 from depot.store import Store
+from depot.text import count
 
 
 def run_cli(args, store: Store, out: TextIO, *, now: datetime | None = None) -> int:
@@ -31,5 +32,5 @@ def run_cli(args, store: Store, out: TextIO, *, now: datetime | None = None) -> 
         print(line, file=out)
     if args.csv:
         Path(args.csv).write_text(to_csv(result), encoding="utf-8")
-        print(f"\nCSV written to {args.csv} ({len(result.departures)} departures)", file=out)
+        print(f"\nCSV written to {args.csv} ({count(len(result.departures), 'departure')})", file=out)
     return 0

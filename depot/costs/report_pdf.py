@@ -39,6 +39,7 @@ from depot.costs import ledger, report_data, reports, tariff_store
 from depot.costs.report_charts import chart_daily, chart_heatmap, chart_top, money
 from depot.costs.report_data import GROUPINGS, LedgerData
 from depot.store import Store
+from depot.text import count
 
 INK = colors.HexColor("#1f2933")
 MUTED = colors.HexColor("#6b7785")
@@ -191,7 +192,7 @@ def _headline(main: reports.Report, st: _Styles, generated_at: datetime) -> list
         Spacer(1, 5 * mm),
         _kpi_grid([
             ("Total cost", money(k["total_cost"], cur), f"incl. {money(k['fixed_fees'], cur)} fixed fees"),
-            ("Energy", f"{_num(k['energy_kwh'], 0)} kWh", f"{k['sessions']:,} sessions"),
+            ("Energy", f"{_num(k['energy_kwh'], 0)} kWh", count(k['sessions'], 'session')),
             ("Average price", f"{money(k['avg_price'], cur, 3)}/kWh", "energy + demand charge"),
             ("Savings", money(k["savings"], cur), f"{k['savings_pct']:.1f} % vs unmanaged charging"),
             ("Peak", f"{_num(k['peak_kw'], 0)} kW", f"{peak_at} · unmanaged {_num(k['uc_peak_kw'], 0)} kW"),

@@ -13,6 +13,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from depot.text import count as n_of
+
 CRITICAL, WARNING, INFO = "critical", "warning", "info"
 SEVERITIES = (CRITICAL, WARNING, INFO)
 RANK = {INFO: 1, WARNING: 2, CRITICAL: 3}
@@ -319,7 +321,7 @@ def data_quality_condition(charger_id: str, *, action: str | None, count: int, f
     energy, a register running backwards, a timestamp in the year 9999 …): they were quarantined, not stored.
     One alert per charger; each further message folds into it."""
     what = f"{field} {value}: {reason}" if field else (reason or "impossible values")
-    message = f"{charger_id}: {count} impossible value{'s' * (count != 1)} in {action or 'a message'} quarantined " \
+    message = f"{charger_id}: {n_of(count, 'impossible value')} in {action or 'a message'} quarantined " \
               f"({what})"
     return Condition(DATA_QUALITY, WARNING, message[:500], charger_id,
                      detail={"action": action, "count": count, "field": field, "value": value, "reason": reason})

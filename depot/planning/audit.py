@@ -28,6 +28,7 @@ from depot.planning import audit_causes as find
 from depot.planning.audit_causes import PRIORITY, Cause, Window
 from depot.planning.audit_facts import ChargerFacts, DayFacts
 from depot.planning.departures import Departure
+from depot.text import count
 
 WINDOW = timedelta(hours=24)
 SAME_SHIFT = timedelta(hours=12)  # a plan's entry for the vehicle departing this close is this departure
@@ -65,7 +66,7 @@ class DayAudit:
 
     def summary(self) -> str:
         n = len(self.departures)
-        parts = [f"{n} departure{'s' if n != 1 else ''}", f"{self.count('ready')} ready", f"{self.count('missed')} missed"]
+        parts = [count(n, 'departure'), f"{self.count('ready')} ready", f"{self.count('missed')} missed"]
         if self.count("to come"):
             parts.append(f"{self.count('to come')} still to come")
         return ", ".join(parts)

@@ -14,6 +14,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, time, timedelta
 
 from depot.model import Vehicle
+from depot.text import plural
 
 CSV_COLUMNS = ["vehicle", "arrival", "departure", "energy_kwh", "target_soc", "arrival_soc", "priority"]
 ROSTER_COLUMNS = ["vehicle", "weekday", "arrival", "departure", "energy_kwh", "target_soc", "priority"]
@@ -317,7 +318,7 @@ def read_csv(text: str, columns: Sequence[str] = CSV_COLUMNS) -> list[dict[str, 
     header = [h.strip().lower() for h in reader.fieldnames]
     missing = [c for c in ("vehicle", "departure") if c in columns and c not in header]
     if missing:
-        raise RowErrors([RowError(1, "header", f"missing column(s): {', '.join(missing)}; expected {', '.join(columns)}")])
+        raise RowErrors([RowError(1, "header", f"missing {plural(len(missing), 'column')}: {', '.join(missing)}; expected {', '.join(columns)}")])
     rows = []
     for raw in reader:
         rows.append({(k or "").strip().lower(): (v or "").strip() for k, v in raw.items() if k is not None})

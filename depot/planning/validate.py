@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING
 
 from depot.model import Charger, ConnectorStatus, CurrentType
 from depot.planning.departures import Departure
+from depot.text import count
 
 if TYPE_CHECKING:
     from depot.planning.snapshot import DepotSnapshot, LiveSession
@@ -236,7 +237,7 @@ def _series(snap: DepotSnapshot, slots: int,
             out: list[Repair]) -> tuple[tuple[float, ...] | None, tuple[float, ...] | None]:
     building, prices = snap.building_kw, snap.prices
     if prices is not None and (len(prices) != slots or not all(_finite(p) for p in prices)):
-        out.append(Repair("price forecast", "site", f"the price forecast has {len(prices)} values or gaps: the "
+        out.append(Repair("price forecast", "site", f"the price forecast has {count(len(prices), 'value')} or gaps: the "
                           "default time-of-use prices apply"))
         prices = None
     if building is not None and (len(building) != slots or not all(_finite(b) for b in building)):

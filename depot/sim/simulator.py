@@ -34,6 +34,7 @@ from depot.sim.demo import demo_clock, demo_depot
 from depot.sim.ocpp16 import Charger16
 from depot.sim.ocpp201 import Charger201
 from depot.sim.specs import SimChargerSpec, SimVehicleSpec
+from depot.text import count
 
 log = logging.getLogger(__name__)
 
@@ -251,7 +252,7 @@ async def run_standalone(url: str, n_chargers: int, speed: float, fault_rate: fl
     out = out or sys.stdout
     chargers, vehicles = demo_depot(n_chargers, seed=seed, prefix=prefix)
     clock = demo_clock(speed)
-    print(f"simulated depot: {len(chargers)} chargers, {len(vehicles)} vehicles, clock {clock():%Y-%m-%d %H:%M} UTC "
+    print(f"simulated depot: {count(len(chargers), 'charger')}, {count(len(vehicles), 'vehicle')}, clock {clock():%Y-%m-%d %H:%M} UTC "
           f"× {speed:g}, fault rate {fault_rate:g}", file=out)
     print("charger ids (the server must know them, or run in commissioning mode):", file=out)
     for c in chargers:
