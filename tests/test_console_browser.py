@@ -95,3 +95,18 @@ def test_every_page_every_role_has_a_clean_console(dash_duo, no_auto_login, conf
         for path in PAGES:
             problems += _visit(dash_duo, path, role)
     assert not problems, "\n".join(problems)
+
+
+@pytest.mark.parametrize("role", ["manager", "dispatcher"])
+def test_a_clean_console_at_200_chargers(dash_duo, no_auto_login, configured_app, store, role):
+    """The same at depot scale: 200 chargers, 150 of them charging, every page the role may open."""
+    seed(store, vehicles=200, plugged=150, grid_kw=4000.0)
+    dash_duo.driver.set_window_size(1440, 1000)
+    dash_duo.driver.execute_cdp_cmd("Page.addScriptToEvaluateOnNewDocument", {"source": HOOK})
+    dash_duo.start_server(configured_app)
+    login_as(dash_duo, store, role)
+    dash_duo.driver.get_log("browser")
+    problems: list[str] = []
+    for path in (p for p in PAGES if role in PAGE_ROLES[p]):
+        problems += _visit(dash_duo, path, role)
+    assert not problems, "\n".join(problems)
