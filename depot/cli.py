@@ -5,6 +5,7 @@
                        [--security-profile 0|1|2|3] [--password PW]   (profile 1 and a generated password by default)
     depot chargers set ID [--bay A07] [--max-kw KW] [--phases N] [--dc|--ac] [--commissioned] [--site-meter]
     depot chargers set-password ID [--password PW] | set-profile ID 0|1|2|3
+    depot chargers import FILE.csv [--passwords-out FILE]
     depot chargers list | remove ID
     depot tags add TAG [--vehicle ID] | list | block TAG [--unblock]
     depot vehicles add ID --battery-kwh KWH [--name NAME] [--tag TAG] | list
@@ -349,6 +350,7 @@ _HANDLERS: dict[tuple[str, str | None], _Handler] = {
     ("chargers", "set"): _chargers_set,
     ("chargers", "set-password"): security_cli.run,
     ("chargers", "set-profile"): security_cli.run,
+    ("chargers", "import"): security_cli.run_import,
     ("chargers", "list"): _chargers_list,
     ("chargers", "remove"): _chargers_remove,
     ("tags", "add"): _tags_add,

@@ -40,7 +40,7 @@ from sqlalchemy import select
 
 from depot.errors import NotFound, ValidationError
 from depot.store.db import Repository
-from depot.store.tables import ChargerRow
+from depot.store.tables import ChargerRow, ConnectorRow
 from depot.store.tables_security import ChargerCredentialRow, SecurityEventRow
 
 PROFILES = (0, 1, 2, 3)
@@ -226,6 +226,21 @@ class SecurityRepository(Repository):
             for cid, password_hash in hashes.items():
                 row = self._credential_row(s, cid, now)
                 row.password_hash, row.password_set_at, row.updated_at = password_hash, now, now
+
+    def import_chargers(self, chargers: Sequence, *, now: datetime) -> None:
+        """Register many chargers with their connectors, profiles and passwords in one transaction: all of
+        them, or (an id taken meanwhile, a database error) none. `chargers`: `depot.ocpp.charger_import`'s
+        checked lines, each with its password (None for profiles 0 and 3)."""
+        with ThreadPoolExecutor(max_workers=max(1, min(8, os.cpu_count() or 1))) as pool:
+            hashes = list(pool.map(lambda c: hash_password(c.password) if c.password else None, chargers))
+        with self.session() as s:
+            for c, password_hash in zip(chargers, hashes, strict=True):
+                s.add(ChargerRow(id=c.id, current_type=c.current_type.value, phases=c.phases, max_kw=c.max_kw,
+                                 bay=c.bay, commissioned=True, site_meter=False))
+                s.add_all(ConnectorRow(charger_id=c.id, connector_id=n) for n in range(1, c.connectors + 1))
+                s.add(ChargerCredentialRow(charger_id=c.id, security_profile=c.security_profile,
+                                           password_hash=password_hash, updated_at=now,
+                                           password_set_at=now if password_hash else None))
 
     def set_security_profile(self, charger_id: str, profile: int, *, now: datetime) -> ChargerCredentials:
         if profile not in PROFILES:
