@@ -13,6 +13,7 @@ import concurrent.futures
 import contextlib
 import logging
 import threading
+import time
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from datetime import datetime
@@ -20,6 +21,7 @@ from typing import Any, TypeVar
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
+from depot import metrics
 from depot.clock import Clock, utc_now
 from depot.model import is_online
 from depot.settings import Settings
@@ -131,6 +133,7 @@ class Runtime:
         self._stopping = asyncio.Event()
         self.central = CentralSystem(self.store, self.settings, clock=self.clock, on_event=self._dispatch)
         await self.central.start()
+        metrics.watch(connected=self.central.connected, leader=lambda: True)  # the all-in-one runs the controller
         self.scheduler = AsyncIOScheduler(event_loop=asyncio.get_running_loop(), timezone="UTC")
         self._add_jobs(self.scheduler)
         self.scheduler.start()
@@ -247,7 +250,13 @@ class Runtime:
             reason = ", ".join(dict.fromkeys(reasons))
             try:
                 # the solver is CPU work: run it in a worker thread so no OCPP message waits for it
-                outcome = await loop.run_in_executor(None, self.replanner.replan, reason)
+                started = time.perf_counter()
+                try:
+                    outcome = await loop.run_in_executor(None, self.replanner.replan, reason)
+                except Exception:
+                    metrics.PLAN_SECONDS.labels("failed").observe(time.perf_counter() - started)
+                    raise
+                metrics.PLAN_SECONDS.labels("kept" if outcome.kept else "new").observe(time.perf_counter() - started)
                 self.plans_made += 1
                 self.replanner.health.succeeded(self.clock(), outcome.record)
                 if outcome.kept:  # the plan in force still answers (depot.control.steady): nothing new to enforce

@@ -84,6 +84,7 @@ class Settings:
     mail_severities: str = "critical"  # comma-separated: critical, warning, info
     webhook_url: str = ""  # alert webhook (JSON POST): none unless set
     webhook_severities: str = "critical,warning"
+    metrics_token: str = ""  # /metrics: loopback only unless set; set, any address with `Authorization: Bearer …`
 
     def __post_init__(self) -> None:
         if not self.database_url:

@@ -18,6 +18,7 @@ from dataclasses import replace
 from datetime import datetime
 from typing import TYPE_CHECKING
 
+from depot import metrics
 from depot.control.allocation import Allocation, ConnectorState, quantize
 from depot.control.decision import Entry, Key, target_of, tx_payload
 from depot.control.profiles import (
@@ -177,9 +178,12 @@ class ProfileSender:
         try:
             await self.runtime.central.set_charging_profile(charger.id, connector_id, payload)
         except ProfileRejected as exc:
+            metrics.PROFILES.labels("rejected").inc()
             return "Rejected", exc.status
         except (ChargerError, ValidationError) as exc:  # ValidationError: the payload breaks this protocol's schema
+            metrics.PROFILES.labels("failed").inc()
             return "Failed", str(exc)
+        metrics.PROFILES.labels("accepted").inc()
         return "Accepted", None
 
     async def send(self, charger: Charger, connector_id: int, purpose: str, profile_id: int, limit_kw: float,

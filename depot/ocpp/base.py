@@ -33,6 +33,7 @@ import asyncio
 import inspect
 import json
 import logging
+import time
 import typing
 from collections.abc import Coroutine
 from dataclasses import dataclass, field
@@ -45,6 +46,7 @@ from ocpp.exceptions import OCPPError
 from ocpp.messages import Call, CallError, CallResult, MessageType, get_validator, unpack
 from websockets.exceptions import ConnectionClosed
 
+from depot import metrics
 from depot.model import EventRecord, Protocol, TagStatus
 from depot.ocpp import limits
 from depot.ocpp.charger_security import secret_free
@@ -160,6 +162,7 @@ class DepotChargePoint:
         self.closed = asyncio.Event()
         self._actions_in: dict[str, str] = {}  # unique id of a CALL we received -> action (to log our answer)
         self._actions_out: dict[str, str] = {}  # unique id of a CALL we sent -> action (to log the answer)
+        self._call_t0: dict[tuple[str, str], float] = {}  # (direction, unique id) of a CALL -> when (metrics)
         s, now = hub.settings, asyncio.get_running_loop().time()
         self.rate = CallRate(s.ocpp_rate_per_s, s.ocpp_rate_burst, now)
         self._rate_noted = [-float("inf"), 0]  # last logged, slowed down since
@@ -357,15 +360,25 @@ class DepotChargePoint:
             action = msg.action if isinstance(msg.action, str) else None
             if uid is not None and action is not None:
                 mine[uid] = action
+                self._call_t0[(direction, uid)] = time.perf_counter()
                 if len(mine) > self.MAX_PENDING:  # calls never answered: forget the oldest
-                    mine.pop(next(iter(mine)))
+                    oldest = next(iter(mine))
+                    del mine[oldest]
+                    self._call_t0.pop((direction, oldest), None)
             self._record(direction, "call", action, dumps(secret_free(action, msg.payload)))  # never a password
-        elif isinstance(msg, CallResult):
-            self._record(direction, "result", theirs.pop(uid, None), dumps(msg.payload))
+            return
+        action = theirs.pop(uid, None)
+        kind = "result" if isinstance(msg, CallResult) else "error"
+        if kind == "result":
+            self._record(direction, kind, action, dumps(msg.payload))
         else:
-            self._record(direction, "error", theirs.pop(uid, None), dumps(
+            self._record(direction, kind, action, dumps(
                 {"errorCode": msg.error_code, "errorDescription": msg.error_description,
                  "errorDetails": msg.error_details}))
+        called = "out" if direction == "in" else "in"  # who sent the CALL this answers
+        t0 = self._call_t0.pop((called, uid), None) if uid is not None else None
+        if t0 is not None:
+            metrics.CALL_SECONDS.labels(metrics.action_label(action), called).observe(time.perf_counter() - t0)
 
     def _record(self, direction: str, kind: str, action: str | None, payload: str) -> None:
         """Into the hub's journal, written in batches (the frame log is diagnostics; the domain data of a
@@ -373,3 +386,4 @@ class DepotChargePoint:
         now = self.now()
         self.hub.journal(EventRecord(now, self.id, direction, kind, action and action[:64], payload),  # type: ignore[attr-defined]
                          seen=direction == "in")
+        metrics.MESSAGES.labels(metrics.action_label(action), direction, kind).inc()

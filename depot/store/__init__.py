@@ -18,6 +18,7 @@ the larger features' own tables and queries (tables_people, tables_costs, enforc
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
@@ -26,6 +27,7 @@ from pathlib import Path
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from depot import metrics
 from depot.store.chargers import ChargerRepository
 from depot.store.db import Base, UTCDateTime, make_engine
 from depot.store.floor import NO_FLOW, FloorRepository
@@ -85,8 +87,10 @@ class Store(ChargerRepository, SessionRepository, FloorRepository, PlanRepositor
 
     @contextmanager
     def session(self) -> Iterator[Session]:
+        started = time.perf_counter()
         with self._sessions() as s, s.begin():
             yield s
+        metrics.STORE_SECONDS.observe(time.perf_counter() - started)  # committed (an error leaves it out)
 
     # ------------------------------------------------------------ the whole database
 

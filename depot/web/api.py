@@ -2,12 +2,17 @@
 as the pages (a session cookie), 401 when anonymous, 403 for a role that may not read it.
 
     GET /api/alerts[?status=active|open|acknowledged|resolved|all]   managers and maintenance staff
+    GET /metrics   Prometheus (depot.metrics): from loopback, or with `Authorization: Bearer DEPOT_METRICS_TOKEN`
 """
 
 from __future__ import annotations
 
-from flask import Flask, jsonify, request
+import hmac
+import ipaddress
 
+from flask import Flask, Response, jsonify, request
+
+from depot import metrics
 from depot.people import alerts
 from depot.web.auth import MAINTAIN, require
 from depot.web.context import services
@@ -24,5 +29,28 @@ def api_alerts():
                      "acknowledged_by": a.acknowledged_by} for a in rows])
 
 
+def _loopback(address: str | None) -> bool:
+    try:
+        return address is not None and ipaddress.ip_address(address).is_loopback
+    except ValueError:
+        return False
+
+
+def prometheus_metrics():
+    """The process's metrics for a Prometheus scraper. Without a token configured only a scraper on this machine
+    may read them (they tell a stranger how busy the depot is); with one, any address that presents it."""
+    token = services().settings.metrics_token
+    if token:
+        given = request.headers.get("Authorization", "")
+        if not hmac.compare_digest(given.encode(), f"Bearer {token}".encode()):
+            return Response("metrics: send Authorization: Bearer <DEPOT_METRICS_TOKEN>\n", status=401,
+                            mimetype="text/plain", headers={"WWW-Authenticate": 'Bearer realm="metrics"'})
+    elif not _loopback(request.remote_addr):
+        return Response("metrics: only from this machine unless DEPOT_METRICS_TOKEN is set\n", status=403,
+                        mimetype="text/plain")
+    return Response(metrics.exposition(), mimetype=metrics.CONTENT_TYPE)
+
+
 def register(server: Flask) -> None:
     server.add_url_rule("/api/alerts", "depot_api_alerts", api_alerts, methods=["GET"])
+    server.add_url_rule("/metrics", "depot_metrics", prometheus_metrics, methods=["GET"])

@@ -66,7 +66,7 @@ PLAN_READERS = PAGE_ROLES["/planner"]  # read callbacks of each page: the roles 
 TARIFF_READERS = PAGE_ROLES["/tariffs"]
 PUBLIC_PREFIXES = ("/assets/", "/_dash-component-suites/", "/static/")
 PUBLIC_PATHS = frozenset({"/_favicon.ico", "/_dash-layout", "/_dash-dependencies", "/_reload-hash", LOGIN_PATH,
-                          "/logout"})
+                          "/logout", "/metrics"})  # /metrics checks its own token or loopback (depot.web.api)
 SESSION_HOURS = 12
 CSRF_COOKIE = "_csrf_token"  # the name dash-renderer reads
 
