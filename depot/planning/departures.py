@@ -318,7 +318,8 @@ def read_csv(text: str, columns: Sequence[str] = CSV_COLUMNS) -> list[dict[str, 
     header = [h.strip().lower() for h in reader.fieldnames]
     missing = [c for c in ("vehicle", "departure") if c in columns and c not in header]
     if missing:
-        raise RowErrors([RowError(1, "header", f"missing {plural(len(missing), 'column')}: {', '.join(missing)}; expected {', '.join(columns)}")])
+        raise RowErrors([RowError(1, "header", f"missing {plural(len(missing), 'column')}: {', '.join(missing)}; "
+                                               f"expected {', '.join(columns)}")])
     rows = []
     for raw in reader:
         rows.append({(k or "").strip().lower(): (v or "").strip() for k, v in raw.items() if k is not None})
